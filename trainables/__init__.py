@@ -1,0 +1,1 @@
+"""cxr-tune trainables: everything one Ray Tune trial runs (data, models, losses, metrics, train loop)."""
