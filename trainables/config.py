@@ -1,0 +1,117 @@
+"""The nested trial config: defaults, merging and key checking.
+
+One shape for every paper (DESIGN.md "The trial config"), so any loss combines with any
+model. Sections with a `name` (model, loss, optim, sched) are checked by their registries;
+the fixed sections (data, train, heads) are checked here. `flatten` gives the dotted keys
+MLflow params and exported YAML use.
+"""
+from __future__ import annotations
+
+import copy
+
+from trainables.registry import ConfigError
+
+DEFAULTS = {
+    "model": {"name": "dualchexnet"},
+    "loss": {"name": "bce"},
+    # fusion + one weight per head, w_<head> (missing weights are 1.0)
+    "heads": {"fusion": "concat"},
+    "optim": {"name": "sgd", "lr": 1e-3, "weight_decay": 1e-4, "momentum": 0.9},
+    "sched": {"name": "plateau", "factor": 0.1, "patience": 1},
+    "data": {
+        "root": None,            # None: the embedded synthetic ChestX-ray14
+        "dataset": "auto",       # auto | nih | chexpert
+        "image_size": 224,       # crop fed to the network
+        "resize": None,          # cached resolution; None: image_size * 8/7 (256 for 224)
+        "batch_size": 16,
+        "eval_batch_size": 64,
+        "val_fraction": 0.1,
+        "split_seed": 0,
+        "policy": "mixed",       # CheXpert uncertainty policy
+        "frontal_only": False,
+        "hflip": True,
+        "rotation": 5.0,
+        "jitter": 0.1,
+        "scale_min": 0.7,
+        "epoch_images": None,    # None: whole train split per epoch; N: a fresh random N each epoch
+        "num_workers": 0,
+        "cache_dir": None,
+    },
+    "train": {
+        "max_epochs": 20,
+        "seed": 0,
+        "iterative": False,
+        "iterative_unit": "batch",  # batch | epoch: what one phase of Algorithm 1 lasts
+        "device": "auto",           # auto | cpu | cuda
+        "amp": True,                # bf16 autocast on GPU (ignored on CPU)
+        "threads": None,            # torch CPU threads; None: as Ray/OMP set them
+        "grad_clip": None,
+    },
+}
+FIXED_SECTIONS = ("data", "train")
+CHOICES = {
+    ("data", "dataset"): ("auto", "nih", "chexpert"),
+    ("train", "iterative_unit"): ("batch", "epoch"),
+    ("train", "device"): ("auto", "cpu", "cuda"),
+}
+
+
+def merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            # a new component name starts from that component's own defaults, not the old one's
+            if "name" in value and value["name"] != out[key].get("name"):
+                out[key] = {}
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def resolve(config: dict) -> dict:
+    """Defaults + user config, with unknown sections/keys and bad choices rejected."""
+    unknown = sorted(set(config) - set(DEFAULTS))
+    if unknown:
+        raise ConfigError(f"unknown config section(s) {unknown}; sections are {sorted(DEFAULTS)}")
+    for section in FIXED_SECTIONS:
+        bad = sorted(set(config.get(section) or {}) - set(DEFAULTS[section]))
+        if bad:
+            raise ConfigError(f"unknown config key(s) {[f'{section}.{k}' for k in bad]}; "
+                              f"{section} takes {sorted(DEFAULTS[section])}")
+    cfg = merge(DEFAULTS, config)
+    for (section, key), allowed in CHOICES.items():
+        if cfg[section][key] not in allowed:
+            raise ConfigError(f"{section}.{key}={cfg[section][key]!r}; choose one of {list(allowed)}")
+    for section, key in (("data", "image_size"), ("data", "batch_size"), ("train", "max_epochs")):
+        value = cfg[section][key]
+        if not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{section}.{key}={value!r} must be a positive integer")
+    if cfg["data"]["resize"] is None:
+        cfg["data"]["resize"] = round(cfg["data"]["image_size"] * 8 / 7)
+    if cfg["data"]["resize"] < cfg["data"]["image_size"]:
+        raise ConfigError(f"data.resize={cfg['data']['resize']} is below data.image_size="
+                          f"{cfg['data']['image_size']}; the crop must fit in the cached image")
+    return cfg
+
+
+def flatten(cfg: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in cfg.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, dotted + "."))
+        else:
+            out[dotted] = value
+    return out
+
+
+def unflatten(flat: dict) -> dict:
+    out: dict = {}
+    for dotted, value in flat.items():
+        node = out
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return out

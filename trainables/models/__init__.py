@@ -1,0 +1,21 @@
+"""Paper architectures, one file each, chosen by `model.name`.
+
+A model's forward returns {head name: logits}; `predict_head` names the head whose sigmoid is
+the prediction, `heads` lists them all. A model that supports iterative training has
+`phases()`; see trainables/models/dualchexnet.py.
+"""
+from __future__ import annotations
+
+from trainables.models.dualchexnet import DualCheXNet
+from trainables.registry import build
+
+MODELS = {
+    "dualchexnet": DualCheXNet,
+}
+
+
+def build_model(cfg: dict, num_classes: int):
+    return build(MODELS, cfg, "model", {"num_classes": num_classes})
+
+
+__all__ = ["MODELS", "build_model", "DualCheXNet"]

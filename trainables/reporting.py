@@ -1,0 +1,73 @@
+"""Where a trial's per-epoch metrics and checkpoints go: Ray Tune, or a local folder.
+
+Both save the same state dict file (`state.pt`) and load it with weights_only=True, so a
+checkpoint from a Tune trial also resumes with `python -m trainables.train --resume`.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+STATE_FILE = "state.pt"
+
+
+def load_state(directory) -> dict:
+    return torch.load(Path(directory) / STATE_FILE, map_location="cpu", weights_only=True)
+
+
+class TuneReporter:
+    def restore(self):
+        from ray import tune
+
+        checkpoint = tune.get_checkpoint()
+        if checkpoint is None:
+            return None
+        with checkpoint.as_directory() as d:
+            return load_state(d)
+
+    def report(self, metrics: dict, state: dict) -> None:
+        from ray import tune
+
+        with tempfile.TemporaryDirectory() as d:
+            torch.save(state, Path(d) / STATE_FILE)
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
+
+
+class LocalReporter:
+    """Prints one line per epoch; keeps `last/` and the best-val_auc `best/` checkpoint in `out`."""
+
+    def __init__(self, out, resume: bool = False):
+        self.out = Path(out)
+        self.resume = resume
+        self.best = float("-inf")
+        self.out.mkdir(parents=True, exist_ok=True)
+
+    def restore(self):
+        if not self.resume:
+            return None
+        if not (self.out / "last" / STATE_FILE).is_file():
+            raise FileNotFoundError(f"--resume: no checkpoint at {self.out / 'last' / STATE_FILE}")
+        history = self.out / "metrics.jsonl"
+        if history.is_file():
+            rows = [json.loads(l) for l in history.read_text().splitlines() if l.strip()]
+            self.best = max((r.get("val_auc", float("-inf")) for r in rows), default=self.best)
+        return load_state(self.out / "last")
+
+    def report(self, metrics: dict, state: dict) -> None:
+        tmp = self.out / "last.tmp"
+        tmp.mkdir(exist_ok=True)
+        torch.save(state, tmp / STATE_FILE)
+        shutil.rmtree(self.out / "last", ignore_errors=True)
+        tmp.rename(self.out / "last")
+        if metrics.get("val_auc", float("-inf")) > self.best:
+            self.best = metrics["val_auc"]
+            shutil.copytree(self.out / "last", self.out / "best", dirs_exist_ok=True)
+        with open(self.out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(metrics) + "\n")
+        print(f"epoch {metrics['epoch']}: train_loss {metrics['train_loss']:.4f} "
+              f"val_loss {metrics['val_loss']:.4f} val_auc {metrics['val_auc']:.4f} "
+              f"({metrics['images_per_s']:.0f} img/s)", flush=True)
