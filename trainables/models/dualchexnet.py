@@ -4,7 +4,7 @@ Feature-level fusion: a fusion classifier C_F on concat(f_D, f_R); decision-leve
 auxiliary classifiers C_D on f_D and C_R on f_R, their losses combined by
 `trainables.losses.fuse` (heads.fusion, heads.w_f/w_d/w_r). The paper's pairs are
 ResNet-50 + DenseNet-121 (DualCheXNet-1) and ResNet-101 + DenseNet-169 (-2); any two timm
-models work. `backbones[0]` is the "R" stream, `backbones[1]` the "D" stream.
+models work. `backbones` (a list or "r+d") names the "R" stream first, then the "D" stream.
 
 Iterative training (Algorithm 1) is three phases: D stream + C_F + C_D with R frozen (eq. 5),
 R stream + C_F + C_R with D frozen (eq. 6), then everything (eq. 4). Whether a phase lasts a
@@ -25,6 +25,8 @@ class DualCheXNet(nn.Module):
     def __init__(self, num_classes: int, backbones=("resnet50", "densenet121"), pretrained: bool = True,
                  drop_rate: float = 0.0):
         super().__init__()
+        if isinstance(backbones, str):  # "resnet50+densenet121": a hashable choice for Optuna
+            backbones = backbones.split("+")
         if len(backbones) != 2:
             raise ValueError(f"model.backbones needs two timm names (R stream, D stream), got {backbones}")
         self.stream_r = create_backbone(backbones[0], pretrained, num_classes=0, global_pool="avg")

@@ -1,0 +1,1 @@
+"""cxr-tune searches: one entry script per paper's search space, the shared runner, export."""

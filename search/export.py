@@ -1,0 +1,73 @@
+"""Export the best trial configs of a search from MLflow alone, one YAML per config.
+
+    python -m search.export --tracking-uri sqlite:///mlflow.db --experiment dual_weights --top 5 --out exports/
+
+Each YAML holds the full nested config (rebuilt from the flattened params), the trial's final
+metrics, its MLflow run id and its checkpoint location, and trains as it is with
+`python -m trainables.train --config FILE`.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+from pathlib import Path
+
+import yaml
+from mlflow.tracking import MlflowClient
+
+from trainables.config import unflatten
+
+
+def parse_value(text: str):
+    """MLflow stores params as strings; recover the Python value that was logged."""
+    if text == "None":
+        return None
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def export(tracking_uri: str, experiment: str, top: int, out, metric: str = "val_auc") -> list[Path]:
+    client = MlflowClient(tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        names = [e.name for e in client.search_experiments()]
+        raise SystemExit(f"No MLflow experiment {experiment!r} at {tracking_uri}; there are {names}")
+    runs = client.search_runs([exp.experiment_id], filter_string=f"tags.`cxr.role` = 'trial' and metrics.{metric} > 0",
+                              order_by=[f"metrics.{metric} DESC"], max_results=top)
+    if not runs:
+        raise SystemExit(f"No trial of {experiment!r} has a {metric} metric yet.")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for rank, run in enumerate(runs, 1):
+        doc = {
+            "config": unflatten({k: parse_value(v) for k, v in run.data.params.items()}),
+            "metrics": dict(sorted(run.data.metrics.items())),
+            "mlflow_run_id": run.info.run_id,
+            "parent_run_id": run.data.tags.get("mlflow.parentRunId"),
+            "status": run.data.tags.get("cxr.status"),
+            "checkpoint": run.data.tags.get("cxr.checkpoint"),
+        }
+        path = out / f"{experiment}-{rank:02d}-{run.info.run_id[:8]}.yaml"
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        written.append(path)
+    return written
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"))
+    p.add_argument("--experiment", required=True)
+    p.add_argument("--top", type=int, default=5)
+    p.add_argument("--out", default="exports")
+    p.add_argument("--metric", default="val_auc")
+    args = p.parse_args(argv)
+    for path in export(args.tracking_uri, args.experiment, args.top, args.out, args.metric):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()

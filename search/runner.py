@@ -1,0 +1,209 @@
+"""The shared search runner: flags -> data + cache -> Tuner(OptunaSearch + ASHA + MLflow) -> best config.
+
+Every search script hands a `spaces.SearchSpec` to `main()`. The same command runs on a
+laptop (starts Ray locally) and on a cluster (RAY_ADDRESS set, e.g. by `ray submit`: the
+project's packages are shipped to every worker with the job's runtime_env).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import optuna
+import ray
+import yaml
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search.optuna import OptunaSearch
+
+import search
+import spaces
+import trainables
+from search.mlflow_logging import MLflowSearchCallback
+from spaces import SearchSpec
+from trainables.config import flatten, merge, resolve
+from trainables.data.cache import get_cache
+from trainables.data.sources import load_splits, resolve_root
+from trainables.train import train_fn
+
+METRIC, MODE = "val_auc", "max"
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+
+
+def parse_args(spec: SearchSpec, argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=spec.description,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data", default=None, help="ChestX-ray14 or CheXpert root; default: the embedded synthetic set")
+    p.add_argument("--num-samples", type=int, default=None, help="trials to run (default: the profile's)")
+    p.add_argument("--max-epochs", type=int, default=None, help="epochs per trial = ASHA's max_t")
+    p.add_argument("--grace-period", type=int, default=1, help="ASHA: epochs before a trial can be stopped")
+    p.add_argument("--reduction-factor", type=int, default=2, help="ASHA: keep 1/eta at each rung")
+    p.add_argument("--cpus-per-trial", type=float, default=1)
+    p.add_argument("--gpus-per-trial", type=float, default=None, help="fractions allowed; default 1 if GPUs are present, else 0")
+    p.add_argument("--max-concurrent", type=int, default=0, help="0: as many as resources allow")
+    p.add_argument("--storage-path", default=os.environ.get("CXR_TUNE_STORAGE_PATH", str(Path("~/ray_results").expanduser())),
+                   help="Ray Tune results and checkpoints (a shared or s3:// path on a cluster); env CXR_TUNE_STORAGE_PATH")
+    p.add_argument("--name", default=None, help="search name under the storage path; default: <script>-<time>")
+    p.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI),
+                   help="MLflow tracking URI; env MLFLOW_TRACKING_URI")
+    p.add_argument("--experiment-name", default=spec.script, help="MLflow experiment")
+    p.add_argument("--seed", type=int, default=0, help="seeds Optuna's TPE sampler and every trial")
+    p.add_argument("--grid", action="store_true", help="run the paper's grid instead of the search")
+    p.add_argument("--resume", action="store_true", help="continue the latest (or --name) search at --storage-path")
+    p.add_argument("--smoke-test", action="store_true", help="tiny and fast, for CI")
+    p.add_argument("--export", default=None, metavar="DIR", help="also write the top configs as YAML here")
+    p.add_argument("--pretrained", dest="pretrained", action="store_true", default=None,
+                   help="start from ImageNet weights (the default for real data)")
+    p.add_argument("--no-pretrained", dest="pretrained", action="store_false",
+                   help="train from scratch (the default on the synthetic set)")
+    return p.parse_args(argv)
+
+
+def code_version() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        v = version("cxr-tune")
+    except PackageNotFoundError:
+        v = "unknown"
+    return f"{v}+{sha}" if sha else v
+
+
+def connect_ray() -> None:
+    if ray.is_initialized():
+        return
+    if os.environ.get("RAY_ADDRESS"):
+        # Ship this checkout's packages so every node runs exactly the driver's code.
+        modules = [Path(m.__file__).parent for m in (search, spaces, trainables)]
+        ray.init(runtime_env={"py_modules": [str(m) for m in modules]}, log_to_driver=False)
+    else:
+        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+
+
+def slash_keys(nested: dict) -> dict:
+    """OptunaSearch names nested parameters 'a/b'; warm-start points must use the same keys."""
+    return {k.replace(".", "/"): v for k, v in flatten(nested).items()}
+
+
+def build_param_space(spec: SearchSpec, args, profile: dict) -> tuple[dict, list]:
+    base = merge(spec.base, profile.get("config", {}))
+    overrides = {"data": {}, "train": {"seed": args.seed}}
+    if args.max_epochs:
+        overrides["train"]["max_epochs"] = args.max_epochs
+    if args.pretrained is not None:
+        overrides["model"] = {"pretrained": args.pretrained}
+    base = merge(base, overrides)
+    if args.grid:
+        return merge(base, spec.grid), []
+    space = merge(spec.space, profile.get("space", {}))
+    best = merge(spec.best, profile.get("best", {}))
+    return merge(base, space), [slash_keys(best)]
+
+
+def prepare_data(data_root, base: dict) -> dict:
+    """Resolve the data once on the driver and build the cache, so trials only read it."""
+    root = resolve_root(data_root)
+    d = resolve({"data": {**base["data"], "root": str(root)}})["data"]
+    splits = load_splits(d)
+    get_cache(splits.train.paths + splits.val.paths, d["resize"], d["cache_dir"])
+    return {"root": str(root), "splits": splits}
+
+
+def pick_profile(spec: SearchSpec, args) -> dict:
+    if args.smoke_test:
+        return spec.smoke
+    return spec.cpu if args.data is None else {}
+
+
+def main(spec: SearchSpec, argv=None):
+    args = parse_args(spec, argv)
+    profile = pick_profile(spec, args)
+    param_space, warm = build_param_space(spec, args, profile)
+    data = prepare_data(args.data, param_space)
+    param_space["data"]["root"] = data["root"]
+    max_epochs = resolve({"train": {"max_epochs": param_space["train"]["max_epochs"]}})["train"]["max_epochs"]
+    num_samples = 1 if args.grid else (args.num_samples or profile.get("num_samples", 20))
+
+    connect_ray()
+    gpus = args.gpus_per_trial
+    if gpus is None:
+        gpus = 1 if ray.cluster_resources().get("GPU", 0) else 0
+    trainable = tune.with_resources(train_fn, {"cpu": args.cpus_per_trial, "gpu": gpus})
+    storage = str(Path(args.storage_path).expanduser()) if "://" not in args.storage_path else args.storage_path
+    name = args.name or (latest_search(storage, spec.script) if args.resume else None) \
+        or f"{spec.script}-{time.strftime('%Y%m%d-%H%M%S')}"
+    exp_path = f"{storage.rstrip('/')}/{name}"
+
+    if args.resume:
+        if not tune.Tuner.can_restore(exp_path):
+            raise SystemExit(f"--resume: no restorable search at {exp_path}; pass --name of an existing one")
+        tuner = tune.Tuner.restore(exp_path, trainable=trainable, resume_unfinished=True, resume_errored=True)
+    else:
+        callback = MLflowSearchCallback(
+            args.tracking_uri, args.experiment_name, max_epochs, parent_name=name,
+            tags={"cxr.dataset": data["splits"].name, "cxr.split": data["splits"].description,
+                  "cxr.space": spec.name, "cxr.code_version": code_version(),
+                  "cxr.mode": "grid" if args.grid else "search", "cxr.seed": str(args.seed),
+                  "cxr.ray_results": exp_path})
+        searcher = None if args.grid else OptunaSearch(
+            metric=METRIC, mode=MODE, sampler=optuna.samplers.TPESampler(seed=args.seed),
+            points_to_evaluate=warm)
+        tuner = tune.Tuner(
+            trainable, param_space=param_space,
+            tune_config=tune.TuneConfig(
+                search_alg=searcher, num_samples=num_samples, trial_dirname_creator=trial_dirname, max_concurrent_trials=args.max_concurrent or None,
+                scheduler=ASHAScheduler(time_attr="epoch", metric=METRIC, mode=MODE, max_t=max_epochs,
+                                        grace_period=args.grace_period, reduction_factor=args.reduction_factor)),
+            run_config=tune.RunConfig(
+                name=name, storage_path=storage, callbacks=[callback],
+                failure_config=tune.FailureConfig(max_failures=2),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                progress_reporter=tune.CLIReporter(
+                    metric_columns=["epoch", "val_auc", "val_loss", "train_loss", "images_per_s"],
+                    parameter_columns=spec.columns, max_report_frequency=15, sort_by_metric=True,
+                    metric=METRIC, mode=MODE),
+                verbose=1))
+    results = tuner.fit()
+    return report(results, spec, args, exp_path)
+
+
+def trial_dirname(trial) -> str:
+    return f"trial_{trial.trial_id}"  # Ray's default embeds the whole config in the path
+
+
+def latest_search(storage: str, script: str) -> str | None:
+    if "://" in storage:
+        return None
+    found = sorted(Path(storage).glob(f"{script}-*"), key=lambda p: p.stat().st_mtime)
+    return found[-1].name if found else None
+
+
+def report(results, spec: SearchSpec, args, exp_path: str):
+    ok = [r for r in results if not r.error and r.metrics and METRIC in r.metrics]
+    best = max(ok, key=lambda r: r.metrics[METRIC]) if ok else None
+    print(f"\n{len(results)} trials, {len(ok)} reported, {len(results) - len(ok)} errored.")
+    if best is None:
+        raise SystemExit("No trial reported val_auc; see the errors above and in " + exp_path)
+    worst = min(ok, key=lambda r: r.metrics[METRIC])
+    print(f"best val_auc {best.metrics[METRIC]:.4f} (worst {worst.metrics[METRIC]:.4f}); best config:")
+    print(yaml.safe_dump(best.config, sort_keys=False))
+    out = Path(exp_path) / "best_config.yaml" if "://" not in exp_path else None
+    if out:
+        out.write_text(yaml.safe_dump({"config": best.config, "metrics": {METRIC: best.metrics[METRIC]}}, sort_keys=False))
+        print(f"best config written to {out}")
+    uri = args.tracking_uri
+    shown = f"sqlite:///{Path(uri[len('sqlite:///'):]).resolve()}" if uri.startswith("sqlite:///") else uri
+    print(f"MLflow: experiment '{args.experiment_name}' at {shown}")
+    print(f"browse: mlflow ui --backend-store-uri {shown}")
+    if args.export:
+        from search.export import export
+        written = export(shown, args.experiment_name, top=3, out=args.export)
+        print(f"exported {len(written)} config(s) to {args.export}")
+    return results

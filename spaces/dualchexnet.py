@@ -1,0 +1,69 @@
+"""DualCheXNet (Chen et al. 2019) search space: modulated-loss λ and decision-level fusion.
+
+Searched: λ of eq. 2 in [0, 2]; w_D, w_R in [0, 0.5] with w_F = 1 (eq. 4; ignored by the avg
+and max fusions); fusion in {concat, avg, max}; SGD learning rate (log scale); backbone pair;
+Algorithm 1's iterative training on/off. Warm start: the paper's best (λ 0.5, Concat3 =
+w_D = w_R = 0.3). `--grid`: the paper's λ {0, .5, 1, 1.5, 2} x {AVG, MAX, Concat0..Concat4}.
+"""
+from ray import tune
+
+from spaces import SearchSpec
+
+PAPER_PAIRS = ["resnet50+densenet121", "resnet101+densenet169"]
+CPU_PAIRS = ["resnet18+densenet121", "resnet10t+resnet18"]
+
+BASE = {
+    "model": {"name": "dualchexnet", "backbones": PAPER_PAIRS[0], "pretrained": True},
+    "loss": {"name": "modulated_wce", "lam": 0.5},
+    "heads": {"fusion": "concat", "w_f": 1.0, "w_d": 0.3, "w_r": 0.3},
+    "optim": {"name": "sgd", "lr": 1e-3, "momentum": 0.9, "weight_decay": 1e-4},
+    "sched": {"name": "plateau", "factor": 0.1, "patience": 1},
+    "data": {"image_size": 512, "resize": 556, "batch_size": 8},
+    "train": {"max_epochs": 20, "iterative": False},
+}
+
+SPACE = {
+    "loss": {"lam": tune.uniform(0.0, 2.0)},
+    "heads": {"fusion": tune.choice(["concat", "avg", "max"]),
+              "w_d": tune.uniform(0.0, 0.5), "w_r": tune.uniform(0.0, 0.5)},
+    "optim": {"lr": tune.loguniform(1e-4, 1e-2)},
+    "model": {"backbones": tune.choice(PAPER_PAIRS)},
+    "train": {"iterative": tune.choice([False, True])},
+}
+
+BEST = {
+    "loss": {"lam": 0.5},
+    "heads": {"fusion": "concat", "w_d": 0.3, "w_r": 0.3},
+    "optim": {"lr": 1e-3},
+    "model": {"backbones": PAPER_PAIRS[0]},
+    "train": {"iterative": False},
+}
+
+FUSION_GRID = [{"fusion": "avg", "w_f": 1.0}, {"fusion": "max", "w_f": 1.0}] + [
+    {"fusion": "concat", "w_f": 1.0, "w_d": round(0.1 * k, 1), "w_r": round(0.1 * k, 1)} for k in range(5)]
+GRID = {"loss": {"lam": tune.grid_search([0.0, 0.5, 1.0, 1.5, 2.0])},
+        "heads": tune.grid_search(FUSION_GRID)}
+
+SPEC = SearchSpec(
+    name="dualchexnet", script="dual_weights", description=__doc__,
+    base=BASE, space=SPACE, best=BEST, grid=GRID,
+    columns=["loss/lam", "heads/fusion", "heads/w_d", "heads/w_r", "optim/lr", "train/iterative"],
+    cpu={
+        "num_samples": 8,
+        "config": {"model": {"backbones": CPU_PAIRS[0], "pretrained": False},
+                   "data": {"image_size": 64, "resize": 72, "batch_size": 16, "epoch_images": 1024,
+                            "eval_batch_size": 128},
+                   "optim": {"lr": 1e-2}, "train": {"max_epochs": 4, "threads": 1}},
+        "space": {"model": {"backbones": tune.choice(CPU_PAIRS)}, "optim": {"lr": tune.loguniform(1e-3, 1e-1)}},
+        "best": {"model": {"backbones": CPU_PAIRS[0]}, "optim": {"lr": 1e-2}},
+    },
+    smoke={
+        "num_samples": 3,
+        "config": {"model": {"backbones": "resnet10t+resnet10t", "pretrained": False},
+                   "data": {"image_size": 32, "resize": 36, "batch_size": 16, "epoch_images": 64,
+                            "eval_batch_size": 128},
+                   "train": {"max_epochs": 2, "threads": 1}},
+        "space": {"model": {"backbones": tune.choice(["resnet10t+resnet10t"])}},
+        "best": {"model": {"backbones": "resnet10t+resnet10t"}},
+    },
+)
