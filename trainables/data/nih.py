@@ -90,8 +90,9 @@ def carve_by_patient(names: list[str], patients: pd.Series, n_val: int, seed: in
             break
         val_patients.add(p)
         count += int(sizes[p])
-    val = [n for n in names if pid[n] in val_patients]
-    train = [n for n in names if pid[n] not in val_patients]
+    in_val = pid.isin(val_patients).to_numpy()
+    val = [n for n, v in zip(names, in_val) if v]
+    train = [n for n, v in zip(names, in_val) if not v]
     return train, val
 
 

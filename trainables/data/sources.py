@@ -34,4 +34,4 @@ def load_splits(data_cfg: dict) -> Splits:
         return read_nih(root, val_fraction=data_cfg["val_fraction"], seed=data_cfg["split_seed"])
     from trainables.data.chexpert import read_chexpert
     return read_chexpert(root, policy=data_cfg["policy"], frontal_only=data_cfg["frontal_only"],
-                         seed=data_cfg["split_seed"])
+                         val_fraction=data_cfg["val_fraction"], seed=data_cfg["split_seed"])
