@@ -6,6 +6,7 @@ entries that must not count (CheXpert U-Ignore).
 from __future__ import annotations
 
 from trainables.losses.bce import BCE
+from trainables.losses.focal import Focal, focal
 from trainables.losses.fusion import FUSIONS, fuse
 from trainables.losses.modulated_wce import ModulatedWCE, modulated_wce
 from trainables.registry import build
@@ -13,6 +14,7 @@ from trainables.registry import build
 LOSSES = {
     "bce": BCE,
     "modulated_wce": ModulatedWCE,
+    "focal": Focal,
 }
 
 
@@ -21,4 +23,5 @@ def build_loss(cfg: dict, **context):
     return build(LOSSES, cfg, "loss", context)
 
 
-__all__ = ["LOSSES", "FUSIONS", "build_loss", "fuse", "modulated_wce", "ModulatedWCE", "BCE"]
+__all__ = ["LOSSES", "FUSIONS", "build_loss", "fuse", "modulated_wce", "ModulatedWCE", "BCE",
+           "focal", "Focal"]

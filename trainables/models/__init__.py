@@ -6,11 +6,13 @@ the prediction, `heads` lists them all. A model that supports iterative training
 """
 from __future__ import annotations
 
+from trainables.models.am_densenet import AMDenseNet
 from trainables.models.dualchexnet import DualCheXNet
 from trainables.registry import build
 
 MODELS = {
     "dualchexnet": DualCheXNet,
+    "am_densenet": AMDenseNet,
 }
 
 
@@ -18,4 +20,4 @@ def build_model(cfg: dict, num_classes: int):
     return build(MODELS, cfg, "model", {"num_classes": num_classes})
 
 
-__all__ = ["MODELS", "build_model", "DualCheXNet"]
+__all__ = ["MODELS", "build_model", "DualCheXNet", "AMDenseNet"]

@@ -1,0 +1,60 @@
+"""AM_DenseNet (Zhao et al. 2021) search space: focal-loss α, γ and the CBAM reduction ratio.
+
+Searched: focal α in [0.05, 0.95] and γ in [0, 5] (eq. 4; the paper gives no values, so they
+are the search), the CBAM MLP reduction r in {8, 16, 32}, and the Adam learning rate (log
+scale). Fixed, as in the paper: DenseNet-121 + CBAM after dense blocks 1-3, Adam 1e-4, lr x0.1
+on validation-loss plateau, batch 8, 512x512 crops, 20 epochs. Warm start: Lin et al.'s focal
+defaults (α 0.25, γ 2) with r 16 and lr 1e-4. `--grid`: the paper reports no grid; this is a
+small one of our own, α {0.25, 0.5, 0.75} x γ {0, 1, 2} (9 trials, γ 0 = α-weighted BCE).
+"""
+from ray import tune
+
+from spaces import SearchSpec
+
+BASE = {
+    "model": {"name": "am_densenet", "backbone": "densenet121", "pretrained": True, "reduction": 16},
+    "loss": {"name": "focal", "alpha": 0.25, "gamma": 2.0},
+    "optim": {"name": "adam", "lr": 1e-4},
+    "sched": {"name": "plateau", "factor": 0.1, "patience": 1},
+    "data": {"image_size": 512, "resize": 585, "batch_size": 8},
+    "train": {"max_epochs": 20},
+}
+
+SPACE = {
+    "loss": {"alpha": tune.uniform(0.05, 0.95), "gamma": tune.uniform(0.0, 5.0)},
+    "model": {"reduction": tune.choice([8, 16, 32])},
+    "optim": {"lr": tune.loguniform(1e-5, 1e-3)},
+}
+
+BEST = {
+    "loss": {"alpha": 0.25, "gamma": 2.0},
+    "model": {"reduction": 16},
+    "optim": {"lr": 1e-4},
+}
+
+GRID = {"loss": {"alpha": tune.grid_search([0.25, 0.5, 0.75]), "gamma": tune.grid_search([0.0, 1.0, 2.0])}}
+
+# From scratch (no ImageNet weights) a higher learning rate is needed.
+SCRATCH_LR = {"space": {"optim": {"lr": tune.loguniform(1e-4, 1e-2)}}, "best": {"optim": {"lr": 1e-3}}}
+
+SPEC = SearchSpec(
+    name="am_densenet", script="am_focal", description=__doc__,
+    base=BASE, space=SPACE, best=BEST, grid=GRID,
+    columns=["loss/alpha", "loss/gamma", "model/reduction", "optim/lr"],
+    cpu={
+        "num_samples": 8,
+        "config": {"model": {"pretrained": False},
+                   "data": {"image_size": 64, "resize": 72, "batch_size": 16, "epoch_images": 1024,
+                            "eval_batch_size": 128},
+                   "optim": {"lr": 1e-3}, "train": {"max_epochs": 4, "threads": 1}},
+        **SCRATCH_LR,
+    },
+    smoke={
+        "num_samples": 3,
+        "config": {"model": {"pretrained": False},
+                   "data": {"image_size": 32, "resize": 36, "batch_size": 16, "epoch_images": 64,
+                            "eval_batch_size": 128},
+                   "optim": {"lr": 1e-3}, "train": {"max_epochs": 2, "threads": 1}},
+        **SCRATCH_LR,
+    },
+)
