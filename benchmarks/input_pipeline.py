@@ -52,10 +52,10 @@ def main(argv=None) -> None:
         rows = cache.rows(paths)
 
         def from_png(path):
-            return transform(torch.from_numpy(resize_square(load_gray(path), resize))[None])
+            return transform(resize_square(load_gray(path), resize))
 
         def from_cache(row):
-            return transform(torch.from_numpy(np.array(cache[row]))[None])
+            return transform(cache[row])
 
         from_cache(rows[0]), from_png(paths[0])  # warm up
         png = rate(from_png, paths, args.repeats)

@@ -21,6 +21,4 @@ class CachedDataset(Dataset):
         return len(self.rows)
 
     def __getitem__(self, i: int):
-        # copy: the memmap is read-only and torch wants writable memory
-        img = torch.from_numpy(np.array(self.cache[self.rows[i]]))[None]
-        return self.transform(img), self.labels[i], self.mask[i]
+        return self.transform(self.cache[self.rows[i]]), self.labels[i], self.mask[i]

@@ -74,16 +74,20 @@ def test_killed_build_leaves_nothing_that_looks_complete(tiny_nih, tmp_path):
 
 
 def test_transforms_shape_normalisation_and_determinism():
-    img = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (1, 40, 40), dtype=np.uint8))
+    img = np.random.default_rng(0).integers(0, 256, (40, 40), dtype=np.uint8)
     ev = eval_transform(32)(img)
     assert ev.shape == (3, 32, 32) and ev.dtype == torch.float32
     mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
     gray = ev * std[:, None, None] + mean[:, None, None]
     torch.testing.assert_close(gray[0], gray[2])  # one gray image behind all three channels
     # ImageNet normalisation of channel 0: (x/255 - 0.485) / 0.229
-    expected = (img[0, 4:36, 4:36].float() / 255 - 0.485) / 0.229
+    expected = (torch.from_numpy(img[4:36, 4:36]).float() / 255 - 0.485) / 0.229
     torch.testing.assert_close(ev[0], expected)
     t = train_transform(32)
     torch.manual_seed(1); a = t(img)
     torch.manual_seed(1); b = t(img)
     assert a.shape == (3, 32, 32) and torch.equal(a, b)
+    torch.manual_seed(2)
+    assert not torch.equal(t(img), a)  # and the draws do depend on the seed
+    with pytest.raises(ValueError, match="2-D uint8"):
+        t(img.astype(np.float32))
