@@ -6,15 +6,21 @@ entries that must not count (CheXpert U-Ignore).
 from __future__ import annotations
 
 from trainables.losses.bce import BCE
+from trainables.losses.class_balanced import ClassBalancedFocal, class_balanced_weights, weighted_focal
+from trainables.losses.biased_focal import BiasedFocal, biased_focal
 from trainables.losses.focal import Focal, focal
 from trainables.losses.fusion import FUSIONS, fuse
 from trainables.losses.modulated_wce import ModulatedWCE, modulated_wce
+from trainables.losses.msml import MSML, msml
 from trainables.registry import build
 
 LOSSES = {
     "bce": BCE,
+    "cb_focal": ClassBalancedFocal,
+    "biased_focal": BiasedFocal,
     "modulated_wce": ModulatedWCE,
     "focal": Focal,
+    "msml": MSML,
 }
 
 
@@ -24,4 +30,5 @@ def build_loss(cfg: dict, **context):
 
 
 __all__ = ["LOSSES", "FUSIONS", "build_loss", "fuse", "modulated_wce", "ModulatedWCE", "BCE",
-           "focal", "Focal"]
+           "focal", "Focal", "class_balanced_weights", "weighted_focal", "ClassBalancedFocal",
+           "biased_focal", "BiasedFocal", "msml", "MSML"]

@@ -7,12 +7,18 @@ the prediction, `heads` lists them all. A model that supports iterative training
 from __future__ import annotations
 
 from trainables.models.am_densenet import AMDenseNet
+from trainables.models.classifier import TimmClassifier
 from trainables.models.dualchexnet import DualCheXNet
+from trainables.models.mlrfnet import MLRFNet
+from trainables.models.fmsml import FMSML
 from trainables.registry import build
 
 MODELS = {
     "dualchexnet": DualCheXNet,
     "am_densenet": AMDenseNet,
+    "timm_classifier": TimmClassifier,
+    "mlrfnet": MLRFNet,
+    "fmsml": FMSML,
 }
 
 
@@ -20,4 +26,4 @@ def build_model(cfg: dict, num_classes: int):
     return build(MODELS, cfg, "model", {"num_classes": num_classes})
 
 
-__all__ = ["MODELS", "build_model", "DualCheXNet", "AMDenseNet"]
+__all__ = ["MODELS", "build_model", "DualCheXNet", "AMDenseNet", "TimmClassifier", "FMSML"]
