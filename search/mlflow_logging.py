@@ -19,7 +19,7 @@ from ray.tune import Callback
 
 from trainables.config import flatten
 
-LOGGED = ("val_auc", "val_wauc", "val_loss", "train_loss", "images_per_s", "lr", "epoch")
+LOGGED = ("val_auc", "val_wauc", "val_loss", "train_loss", "images_per_s", "lr", "epoch", "image_size")
 MAX_PARAM = 500
 
 

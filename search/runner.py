@@ -18,6 +18,7 @@ import yaml
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
+from ray.tune.search.sample import Domain
 
 import search
 import spaces
@@ -108,18 +109,40 @@ def build_param_space(spec: SearchSpec, args, profile: dict) -> tuple[dict, list
 
 
 def prepare_data(data_root, base: dict) -> dict:
-    """Resolve the data once on the driver and build the cache, so trials only read it."""
+    """Resolve the data once on the driver and build the cache, so trials only read it.
+
+    When any trial may train in two stages (train.two_stage true, or a choice / grid that
+    includes true), the stage-2 cache at twice the size is built here too.
+    """
+    from trainables.train import for_stage
+
     root = resolve_root(data_root)
-    d = resolve({"data": {**base["data"], "root": str(root)}})["data"]
-    splits = load_splits(d)
-    get_cache(splits.train.paths + splits.val.paths, d["resize"], d["cache_dir"])
-    return {"root": str(root), "splits": splits}
+    # Searched data values (CheXpert's data.policy) change labels, never paths: one cache serves all.
+    fixed = {k: v for k, v in base["data"].items() if not isinstance(v, Domain)}
+    cfg = resolve({"data": {**fixed, "root": str(root)}})
+    splits = load_splits(cfg["data"])
+    two_stage = base.get("train", {}).get("two_stage", False)
+    options = two_stage["grid_search"] if isinstance(two_stage, dict) and "grid_search" in two_stage \
+        else getattr(two_stage, "categories", [two_stage])
+    # On a cluster (RAY_ADDRESS) the driver's node runs no trials: each worker node builds its
+    # own cache on first use, under the cache's file lock, so one trial per node does the work.
+    stages = () if os.environ.get("RAY_ADDRESS") else (1, 2) if any(v is True for v in options) else (1,)
+    for stage in stages:
+        d = for_stage(cfg, stage)["data"]
+        get_cache(splits.train.paths + splits.val.paths, d["resize"], d["cache_dir"])
+    # The embedded set goes to trials as None: each node generates (or finds) its own copy, which
+    # is identical (seeded), instead of looking for the driver's path on a node that lacks it.
+    return {"root": str(root) if data_root is not None else None, "splits": splits}
 
 
 def pick_profile(spec: SearchSpec, args) -> dict:
-    if args.smoke_test:
-        return spec.smoke
-    return spec.cpu if args.data is None else {}
+    """smoke (--smoke-test), cpu (embedded data) or none; a CheXpert root adds spec.chexpert."""
+    from trainables.data.sources import detect  # local: only this function needs it
+
+    profile = spec.smoke if args.smoke_test else (spec.cpu if args.data is None else {})
+    if args.data is not None and spec.chexpert and detect(resolve_root(args.data)) == "chexpert":
+        profile = merge(profile, spec.chexpert)
+    return profile
 
 
 def main(spec: SearchSpec, argv=None):

@@ -4,6 +4,8 @@ A `SearchSpec` is plain data; the runner (search/runner.py) does all the work. P
 the paper's setup: `cpu` for the no-argument run on the embedded synthetic set (small
 backbones and images on a 2-core laptop), `smoke` for CI. A profile may override config
 values (`config`), parts of the space (`space`) and the warm start (`best`).
+`chexpert` has the same keys and is merged over the profile when `--data` is a CheXpert
+root, so a space can add dimensions that only exist there (the uncertainty policy).
 """
 from __future__ import annotations
 
@@ -22,3 +24,5 @@ class SearchSpec:
     columns: list = field(default_factory=list)  # dotted params shown in the progress table
     cpu: dict = field(default_factory=dict)
     smoke: dict = field(default_factory=dict)
+    # merged over the chosen profile when --data is a CheXpert root (e.g. search data.policy)
+    chexpert: dict = field(default_factory=dict)

@@ -46,6 +46,10 @@ DEFAULTS = {
         "amp": True,                # bf16 autocast on GPU (ignored on CPU)
         "threads": None,            # torch CPU threads; None: as Ray/OMP set them
         "grad_clip": None,
+        # Nugroho 2021 progressive resizing: after stage1_epochs (None: half of max_epochs,
+        # rounded up) train at 2x data.image_size/resize, 1/2 data.batch_size from stage 1's best weights
+        "two_stage": False,
+        "stage1_epochs": None,
     },
 }
 FIXED_SECTIONS = ("data", "train")

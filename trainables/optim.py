@@ -12,7 +12,8 @@ OPTIM_KEYS = {"lr", "weight_decay", "momentum", "betas", "eps"}
 def build_optimizer(model: torch.nn.Module, cfg: dict) -> torch.optim.Optimizer:
     cfg = dict(cfg)
     name = cfg.pop("name")
-    if name not in list_optimizers():
+    # timm takes a "lookahead_" prefix on any optimizer name; list_optimizers() omits it
+    if name.removeprefix("lookahead_") not in list_optimizers():
         raise ConfigError(f"optim.name={name!r} is not a timm optimizer; e.g. sgd, adam, adamw, "
                           "lookahead_radam (the 'Ranger' of Nugroho 2021)")
     unknown = sorted(set(cfg) - OPTIM_KEYS)

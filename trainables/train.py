@@ -43,22 +43,32 @@ def pick_device(cfg: dict) -> torch.device:
 
 
 class Objective:
-    """Per-head losses fused by heads.fusion with heads.w_<head>; a model may give a head its own loss."""
+    """Per-head losses fused by heads.fusion and head weights; a model may give a head its own loss.
 
-    def __init__(self, cfg: dict, model, pos_counts: np.ndarray):
+    Weights come from heads.w_<head> (missing: 1.0), unless the model maps heads to the config
+    keys that weight them (`head_weights`): F-MSML's eq. 5 weights two heads with one
+    heads.alpha, {"ce": "alpha", "msml": "alpha", "fce": "beta"}.
+    """
+
+    def __init__(self, cfg: dict, model, pos_counts: np.ndarray, labels=None):
         heads = dict(cfg["heads"])
         self.fusion = heads.pop("fusion")
-        self.weights = {k[2:]: float(v) for k, v in heads.items() if k.startswith("w_")}
-        unknown = sorted(set(heads) - {f"w_{h}" for h in model.heads})
+        keys = getattr(model, "head_weights", None) or {h: f"w_{h}" for h in model.heads}
+        unknown = sorted(set(heads) - set(keys.values()))
         if unknown:
             raise ConfigError(f"unknown config key(s) {[f'heads.{k}' for k in unknown]}; model "
-                              f"{cfg['model']['name']!r} has heads {list(model.heads)} "
-                              f"(weights heads.w_<head>) and heads.fusion")
+                              f"{cfg['model']['name']!r} has heads {list(model.heads)}, weighted by "
+                              f"{sorted({f'heads.{k}' for k in keys.values()})}, and heads.fusion")
+        try:
+            self.weights = {h: float(heads.get(k, 1.0)) for h, k in keys.items()}
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"head weights must be numbers, got {heads}") from err
         if any(w < 0 for w in self.weights.values()):
-            raise ConfigError(f"head weights must be >= 0, got {self.weights}")
-        default = build_loss(cfg["loss"], pos_counts=pos_counts)
+            raise ConfigError(f"head weights must be >= 0, got {heads}")
+        context = {"pos_counts": pos_counts, "labels": labels}  # for losses that weight by class
+        default = build_loss(cfg["loss"], **context)
         own = getattr(model, "head_losses", {})
-        self.losses = {h: build_loss(own[h], pos_counts=pos_counts) if h in own else default
+        self.losses = {h: build_loss(own[h], **context) if h in own else default
                        for h in model.heads}
 
     def __call__(self, outputs: dict, targets, mask, heads=None) -> torch.Tensor:
@@ -68,7 +78,13 @@ class Objective:
 
 
 class Phases:
-    """Iterative training (Algorithm 1): which phase a batch belongs to, and applying it."""
+    """Which modules are frozen and which heads' losses count for a batch, and applying it.
+
+    Two kinds: DualCheXNet's iterative training (Algorithm 1, train.iterative: `model.phases()`
+    cycled by batch or epoch), or a model's epoch-sequenced stages (`model.stages()`, each with
+    `until_epoch`, None for the last; F-MSML's Local / Local-Fixed strategies). A phase may name
+    the head that predicts while it lasts (`predict_head`). The epoch counter ASHA sees is one.
+    """
 
     def __init__(self, cfg: dict, model):
         self.enabled = cfg["train"]["iterative"]
@@ -76,9 +92,19 @@ class Phases:
             raise ConfigError(f"train.iterative is on but model {cfg['model']['name']!r} has no "
                               "training phases; set train.iterative: false")
         self.unit = cfg["train"]["iterative_unit"]
+        self.stages = [] if self.enabled else list(getattr(model, "stages", list)())
+        for stage in self.stages[:-1]:
+            if stage["until_epoch"] >= cfg["train"]["max_epochs"]:
+                raise ConfigError(
+                    f"model {cfg['model']['name']!r}: stage {stage['name']!r} lasts until epoch "
+                    f"{stage['until_epoch']} but train.max_epochs={cfg['train']['max_epochs']}, so "
+                    "the next stage never runs; raise train.max_epochs or shorten the stage "
+                    "(e.g. model.stage1_epochs)")
         self.list = model.phases() if self.enabled else [{"name": "joint", "frozen": [], "heads": None}]
 
     def at(self, epoch: int, step: int) -> dict:
+        if self.stages:
+            return next(s for s in self.stages if s["until_epoch"] is None or epoch < s["until_epoch"])
         if not self.enabled:
             return self.list[0]
         return self.list[(step if self.unit == "batch" else epoch) % len(self.list)]
@@ -89,6 +115,8 @@ class Phases:
         model.requires_grad_(True)
         for module in phase["frozen"]:
             set_frozen(module, True)
+        if "predict_head" in phase:
+            model.predict_head = phase["predict_head"]
 
 
 def make_loaders(cfg: dict, splits):
@@ -109,6 +137,39 @@ def epoch_loader(cfg: dict, train_ds, epoch: int) -> DataLoader:
         order = order[: d["epoch_images"]]
     return DataLoader(Subset(train_ds, order.tolist()), batch_size=d["batch_size"],
                       num_workers=d["num_workers"], drop_last=len(order) > d["batch_size"])
+
+
+def stage2_epoch(cfg: dict) -> int | None:
+    """First epoch (0-based) of stage 2 of two-stage training (Nugroho 2021), or None.
+
+    One epoch counter runs across both stages, so ASHA's time_attr=epoch sees one trial.
+    """
+    t = cfg["train"]
+    if not t["two_stage"]:
+        return None
+    n = t["stage1_epochs"]
+    if n is None:
+        return (t["max_epochs"] + 1) // 2  # max_epochs 1: stage 1 only
+    # stage1_epochs >= max_epochs is allowed: a run cut short (or resumed later) in stage 1
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"train.stage1_epochs={n!r} must be a positive integer (epochs before "
+                          "stage 2), or null for half of train.max_epochs")
+    return n
+
+
+def for_stage(cfg: dict, stage: int) -> dict:
+    """The config stage `stage` trains with: stage 2 doubles the crop and the cached size
+    (224 -> 448 as in the paper) and halves the batch (32 -> 16)."""
+    if stage == 1:
+        return cfg
+    d = cfg["data"]
+    return {**cfg, "data": {**d, "image_size": 2 * d["image_size"], "resize": 2 * d["resize"],
+                            "batch_size": max(1, d["batch_size"] // 2)}}
+
+
+def _better(auc: float, best: dict | None) -> bool:
+    # a NaN val_auc (no label with both classes) never replaces a real one
+    return best is None or (math.isfinite(auc) and not best["val_auc"] >= auc)
 
 
 def autocast(device: torch.device, cfg: dict):
@@ -169,6 +230,13 @@ def evaluate(model, objective, loader, device, cfg, splits) -> dict:
 
 
 def run(config: dict, reporter) -> dict:
+    """Train epoch by epoch, one report (metrics + checkpoint) per epoch.
+
+    train.two_stage: epochs [0, stage2) train at data.image_size; at epoch stage2 the model
+    takes stage 1's best-val_auc weights (kept in the checkpoint as `stage1_best`, so a trial
+    resumed at the switch still has them), a fresh optimizer and schedule, and the 2x data of
+    `for_stage`. A checkpoint from stage 2 resumes in stage 2.
+    """
     cfg = resolve(config)
     seed = cfg["train"]["seed"]
     torch.manual_seed(seed)
@@ -176,38 +244,63 @@ def run(config: dict, reporter) -> dict:
     if cfg["train"]["threads"]:
         torch.set_num_threads(cfg["train"]["threads"])
     device = pick_device(cfg)
+    max_epochs, stage2 = cfg["train"]["max_epochs"], stage2_epoch(cfg)
 
     splits = load_splits(cfg["data"])
-    train_ds, val_loader = make_loaders(cfg, splits)
     model = build_model(cfg["model"], num_classes=len(splits.labels)).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    objective = Objective(cfg, model, splits.train.positive_counts())
+    objective = Objective(cfg, model, splits.train.positive_counts(), splits.labels)
     phases = Phases(cfg, model)
-    optimizer = build_optimizer(model, cfg["optim"])
-    scheduler = build_schedule(optimizer, cfg["sched"], cfg["train"]["max_epochs"])
 
-    start_epoch, step, last = 0, 0, {}
+    start_epoch, step, last, best = 0, 0, {}, None
     state = reporter.restore()
+    if state is not None:
+        start_epoch, step = int(state["epoch"]), int(state["step"])
+        best = state.get("stage1_best")
+    stage = 2 if stage2 is not None and start_epoch > stage2 else 1
+
+    def fresh_optimizer():
+        stage_len = max_epochs if stage2 is None else (stage2 if stage == 1 else max_epochs - stage2)
+        opt = build_optimizer(model, cfg["optim"])
+        return opt, build_schedule(opt, cfg["sched"], stage_len)
+
+    optimizer, scheduler = fresh_optimizer()
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        start_epoch, step = int(state["epoch"]), int(state["step"])
+    train_ds, val_loader = make_loaders(for_stage(cfg, stage), splits)
 
-    for epoch in range(start_epoch, cfg["train"]["max_epochs"]):
+    for epoch in range(start_epoch, max_epochs):
+        if epoch == stage2:  # stage 2: best stage-1 weights, fresh optimizer, 2x images
+            stage = 2
+            if best is not None:
+                model.load_state_dict(best["model"])
+            best = None
+            optimizer, scheduler = fresh_optimizer()
+            train_ds, val_loader = make_loaders(for_stage(cfg, stage), splits)
+        stage_cfg = for_stage(cfg, stage)
         torch.manual_seed(seed * 100_003 + epoch)  # augmentation draws, resume-consistent
         train_loss, ips, step = train_epoch(model, objective, phases, optimizer,
-                                            epoch_loader(cfg, train_ds, epoch), device, cfg, epoch, step)
+                                            epoch_loader(stage_cfg, train_ds, epoch), device, cfg, epoch, step)
         result = evaluate(model, objective, val_loader, device, cfg, splits)
         if not math.isfinite(result["val_loss"]):
             raise NonFiniteLoss(f"validation loss is {result['val_loss']} after epoch {epoch + 1}; "
                                 "the model diverged. Lower optim.lr.")
         step_schedule(scheduler, result["val_loss"])
-        last = {"epoch": epoch + 1, "train_loss": train_loss, "images_per_s": ips,
-                "lr": optimizer.param_groups[0]["lr"], **result}
-        reporter.report(last, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                               "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "step": step})
+        # Ray's trial table shows the first four metrics of a result: the headline ones go first.
+        last = {"epoch": epoch + 1, "val_auc": result["val_auc"], "val_loss": result["val_loss"],
+                "train_loss": train_loss, "images_per_s": ips, "lr": optimizer.param_groups[0]["lr"],
+                "image_size": stage_cfg["data"]["image_size"], **result}
+        checkpoint = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                      "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "step": step}
+        if stage2 is not None and stage == 1:
+            if _better(result["val_auc"], best):
+                best = {"model": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()},
+                        "val_auc": result["val_auc"]}
+            checkpoint["stage1_best"] = best
+        reporter.report(last, checkpoint)
     return last
 
 

@@ -125,3 +125,182 @@ def test_space_samples_are_accepted_by_the_trainable(tiny_nih):
         rec = Recorder()
         run(sampled, rec)
         assert rec.reports[-1][0]["epoch"] == 1
+
+
+# --- F-MSML (Ge et al. 2018): eq. 5 weights, epoch-sequenced Local / Local-Fixed stages ---
+
+def fmsml_config(root, strategy="global", **model):
+    return {"model": {"name": "fmsml", "backbone": "resnet10t", "pretrained": False, "strategy": strategy,
+                      "stage1_epochs": 1, "bilinear_dim": 8, "embed_dim": 16, **model},
+            "loss": {"name": "bce"}, "heads": {"alpha": 0.2, "beta": 0.6},
+            "optim": {"name": "adam", "lr": 1e-3, "betas": [0.9, 0.999]},
+            "sched": {"name": "step", "step_size": 3, "gamma": 0.1},
+            "data": {"root": str(root), "image_size": 32, "batch_size": 8, "epoch_images": 32},
+            "train": {"max_epochs": 2, "threads": 1}}
+
+
+def test_fmsml_objective_is_eq5_with_one_alpha_for_two_heads():
+    from trainables.losses import msml
+    cfg = resolve({"model": {"name": "fmsml"}, "heads": {"alpha": 0.2, "beta": 0.6}})
+    model = build_model({"name": "fmsml", "backbone": "resnet10t", "pretrained": False,
+                         "bilinear_dim": 4, "embed_dim": 8}, 4)
+    objective = Objective(cfg, model, None)
+    assert objective.weights == {"ce": 0.2, "msml": 0.2, "fce": 0.6}
+    g = torch.Generator().manual_seed(0)
+    out = {h: torch.randn(5, 4, generator=g) for h in ("ce", "msml", "fce")}
+    y, mask = (torch.rand(5, 4, generator=g) > 0.5).float(), torch.ones(5, 4)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    expected = 0.2 * (msml(out["msml"], y) + bce(out["ce"], y)) + 0.6 * bce(out["fce"], y)
+    torch.testing.assert_close(objective(out, y, mask), expected)
+    torch.testing.assert_close(objective(out, y, mask, ("fce",)), 0.6 * bce(out["fce"], y))
+    for bad in ({"w_fce": 1.0}, {"alpha": 0.2, "gamma": 1.0}):
+        with pytest.raises(ConfigError, match=r"heads\.(w_fce|gamma).*heads\.alpha"):
+            Objective(resolve({"model": {"name": "fmsml"}, "heads": bad}), model, None)
+    with pytest.raises(ConfigError, match=">= 0"):
+        Objective(resolve({"model": {"name": "fmsml"}, "heads": {"beta": -1}}), model, None)
+
+
+def test_dualchexnet_weights_keep_their_w_keys():
+    cfg = resolve({"heads": {"w_d": 0.3, "w_r": 0.5}})
+    model = build_model({"name": "dualchexnet", "backbones": "resnet10t+resnet10t", "pretrained": False}, 3)
+    assert Objective(cfg, model, None).weights == {"f": 1.0, "d": 0.3, "r": 0.5}
+    with pytest.raises(ConfigError, match=r"heads\.alpha.*heads\.w_d"):
+        Objective(resolve({"heads": {"alpha": 0.2}}), model, None)
+
+
+def test_stages_follow_the_epoch_and_set_the_prediction_head(tiny_nih):
+    cfg = resolve(fmsml_config(tiny_nih, "local", stage1_epochs=2) | {"train": {"max_epochs": 4}})
+    model = build_model(cfg["model"], 14)
+    phases = Phases(cfg, model)
+    names = [phases.at(epoch=e, step=100 * e)["name"] for e in range(4)]
+    assert names == ["streams", "streams", "fce", "fce"]
+    Phases.apply(model, phases.at(0, 0))
+    assert model.predict_head == "ce" and not model.classifier_fce.weight.requires_grad
+    assert not model.conv1x1.training and model.stream1.training
+    Phases.apply(model, phases.at(2, 0))
+    assert model.predict_head == "fce" and model.stream1.conv1[0].weight.requires_grad
+    glob = resolve(fmsml_config(tiny_nih))
+    assert Phases(glob, build_model(glob["model"], 14)).at(5, 0)["heads"] is None  # Global: all heads
+    too_short = resolve(fmsml_config(tiny_nih, "local_fixed", stage1_epochs=2))
+    with pytest.raises(ConfigError, match="model.stage1_epochs"):
+        Phases(too_short, build_model(too_short["model"], 14))
+
+
+@pytest.mark.parametrize("strategy", ["local_fixed", "local"])
+def test_local_fixed_leaves_the_streams_bit_identical_in_the_fce_stage(tiny_nih, strategy):
+    torch.manual_seed(0)
+    cfg = resolve(fmsml_config(tiny_nih, strategy))
+    model = build_model(cfg["model"], 14)
+    objective, phases = Objective(cfg, model, None), Phases(cfg, model)
+    # Adam with weight decay, and a stage-1 epoch first so the streams carry Adam momentum
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2, weight_decay=1e-2)
+    x, y = torch.randn(8, 3, 32, 32), (torch.rand(8, 14) > 0.7).float()
+    loader = [(x, y, torch.ones_like(y))] * 2
+    step = train_epoch(model, objective, phases, optimizer, loader, torch.device("cpu"), cfg, 0, 0)[2]
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    train_epoch(model, objective, phases, optimizer, loader, torch.device("cpu"), cfg, 1, step)
+    after = model.state_dict()
+    streams = ("stream1", "stream2", "classifier_ce", "classifier_msml")
+    moved = {k for k in after if not torch.equal(before[k], after[k])}
+    stream_moved = {k for k in moved if k.split(".")[0] in streams}
+    if strategy == "local_fixed":
+        assert not stream_moved, f"frozen stream entries moved: {sorted(stream_moved)[:5]}"
+    else:
+        assert any(k.startswith("stream1.") and k.endswith("weight") for k in stream_moved)
+    assert "classifier_fce.weight" in moved and "conv1x1.conv.weight" in moved
+
+
+def test_fmsml_trains_end_to_end_per_strategy(tiny_nih):
+    for strategy in ("global", "local_fixed"):
+        rec = Recorder()
+        run(fmsml_config(tiny_nih, strategy), rec)
+        assert [m["epoch"] for m, _ in rec.reports] == [1, 2]
+        assert all(0 <= m["val_auc"] <= 1 for m, _ in rec.reports)
+
+
+# --- two-stage progressive resizing (Nugroho 2021, train.two_stage) ---
+
+def two_stage_config(root, **train):
+    return {"model": {"name": "timm_classifier", "backbone": "resnet10t", "pretrained": False},
+            "loss": {"name": "cb_focal", "one_minus_beta": 2e-4, "alpha": 0.5, "gamma": 1.0},
+            "optim": {"name": "lookahead_radam", "lr": 1e-3},
+            "data": {"root": str(root), "image_size": 32, "batch_size": 8, "epoch_images": 32},
+            "train": {"max_epochs": 4, "threads": 1, "two_stage": True, "stage1_epochs": 2, **train}}
+
+
+def _spy_epochs(monkeypatch):
+    """Record, per trained epoch, the batch size, the crop size and the weights it starts from."""
+    import trainables.train as T
+
+    seen, real_loader, real_epoch = {}, T.epoch_loader, T.train_epoch
+
+    def loader(cfg, train_ds, epoch):
+        dl = real_loader(cfg, train_ds, epoch)
+        seen[epoch] = {"batch_size": dl.batch_size, "image": tuple(train_ds[0][0].shape)}
+        return dl
+
+    def epoch_fn(model, objective, phases, optimizer, dl, device, cfg, epoch, step):
+        seen[epoch]["start"] = {k: v.clone() for k, v in model.state_dict().items()}
+        return real_epoch(model, objective, phases, optimizer, dl, device, cfg, epoch, step)
+
+    monkeypatch.setattr(T, "epoch_loader", loader)
+    monkeypatch.setattr(T, "train_epoch", epoch_fn)
+    return seen
+
+
+def test_two_stage_doubles_the_image_halves_the_batch_and_starts_from_stage1_best(tiny_nih, monkeypatch):
+    seen = _spy_epochs(monkeypatch)
+    rec = Recorder()
+    run(two_stage_config(tiny_nih), rec)
+    assert [m["epoch"] for m, _ in rec.reports] == [1, 2, 3, 4]  # one counter for ASHA
+    assert [m["image_size"] for m, _ in rec.reports] == [32, 32, 64, 64]
+    assert [seen[e]["batch_size"] for e in range(4)] == [8, 8, 4, 4]
+    assert [seen[e]["image"] for e in range(4)] == [(3, 32, 32)] * 2 + [(3, 64, 64)] * 2
+    # the stage-1 best (by val_auc, earliest on ties) travels in the stage-1 checkpoints only
+    aucs = [m["val_auc"] for m, _ in rec.reports[:2]]
+    best = rec.reports[1][1]["stage1_best"]
+    assert best["val_auc"] == max(aucs) and "stage1_best" not in rec.reports[2][1]
+    best_epoch = aucs.index(max(aucs))
+    for k, v in rec.reports[best_epoch][1]["model"].items():
+        assert torch.equal(best["model"][k], v), k
+    # stage 2 begins from those weights
+    for k, v in best["model"].items():
+        assert torch.equal(seen[2]["start"][k], v), k
+
+
+def test_resumed_at_the_switch_stage2_starts_from_the_checkpointed_best(tiny_nih, monkeypatch):
+    cfg = two_stage_config(tiny_nih, max_epochs=3)
+    first = Recorder()
+    run(merge(cfg, {"train": {"max_epochs": 2}}), first)
+    state = copy.deepcopy(first.reports[-1][1])
+    torch.manual_seed(123)  # a stage-1 best that differs from the last stage-1 weights
+    other = build_model(resolve(cfg)["model"], 14).state_dict()
+    state["stage1_best"] = {"model": other, "val_auc": 0.99}
+    seen = _spy_epochs(monkeypatch)
+    resumed = Recorder(state=state)
+    run(cfg, resumed)
+    assert [(m["epoch"], m["image_size"]) for m, _ in resumed.reports] == [(3, 64)]
+    for k, v in other.items():
+        assert torch.equal(seen[2]["start"][k], v), k
+
+
+@pytest.mark.parametrize("resume_after", [2, 3])  # at the switch, and mid stage 2
+def test_two_stage_resume_matches_an_uninterrupted_run(tiny_nih, resume_after):
+    cfg = two_stage_config(tiny_nih)
+    full = Recorder()
+    run(cfg, full)
+    resumed = Recorder(state=full.reports[resume_after - 1][1])
+    run(cfg, resumed)
+    assert [m["epoch"] for m, _ in resumed.reports] == list(range(resume_after + 1, 5))
+    for (got, _), (want, _) in zip(resumed.reports, full.reports[resume_after:]):
+        assert got["image_size"] == want["image_size"]
+        assert got["train_loss"] == pytest.approx(want["train_loss"], rel=1e-4)
+        assert got["val_auc"] == pytest.approx(want["val_auc"], abs=1e-6)
+
+
+def test_single_stage_checkpoints_are_unchanged_and_bad_stage1_epochs_is_named(tiny_nih):
+    rec = Recorder()
+    run(two_stage_config(tiny_nih, two_stage=False, max_epochs=1), rec)
+    assert rec.reports[0][0]["image_size"] == 32 and "stage1_best" not in rec.reports[0][1]
+    with pytest.raises(ConfigError, match="train.stage1_epochs=0"):
+        run(two_stage_config(tiny_nih, stage1_epochs=0), Recorder())
