@@ -1,0 +1,73 @@
+"""Fine-grained MSML (Ge et al. 2018) search space: eq. 5's α and β, backbone, training strategy.
+
+Searched: α in [0, 1] (weight of E_MSML + E_CE) and β in [0, 1] (weight of E_FCE) of
+E = α (E_MSML + E_CE) + β E_FCE; the streams' timm architecture (both streams the same);
+the training strategy Global / Local / Local-Fixed (sec. 3.2); the Adam learning rate (log
+scale). Fixed, as in the paper: Adam betas (0.9, 0.999), lr ÷10 every 3 epochs, 224 crops of
+256 images. The paper gives neither batch size nor epochs: batch 16 and 9 epochs (three lr
+steps; after them lr is 1e-7), and Local's stream stage lasts 3 epochs (the first lr step;
+the FCE fine-tuning runs at 1e-5 and below). Warm start: the paper's α 0.2, β 0.6, Global,
+DenseNet-121 (its best same-architecture pair, 0.8462), lr 1e-4. `--grid`: the paper's
+Table 2 (the three strategies) for ResNet-18 and DenseNet-121, 6 trials.
+"""
+from ray import tune
+
+from spaces import SearchSpec
+
+PAPER_BACKBONES = ["resnet18", "densenet121", "resnet50"]
+CPU_BACKBONES = ["resnet18", "resnet10t"]
+STRATEGIES = ["global", "local", "local_fixed"]
+
+BASE = {
+    "model": {"name": "fmsml", "backbone": "densenet121", "pretrained": True, "strategy": "global",
+              "stage1_epochs": 3, "bilinear_dim": 128, "embed_dim": 512},
+    "loss": {"name": "bce"},  # E_CE and E_FCE; the stream-2 head takes MSML from the model
+    "heads": {"fusion": "concat", "alpha": 0.2, "beta": 0.6},
+    "optim": {"name": "adam", "lr": 1e-4, "betas": [0.9, 0.999]},
+    "sched": {"name": "step", "step_size": 3, "gamma": 0.1},
+    "data": {"image_size": 224, "resize": 256, "batch_size": 16},
+    "train": {"max_epochs": 9},
+}
+
+SPACE = {
+    "heads": {"alpha": tune.uniform(0.0, 1.0), "beta": tune.uniform(0.0, 1.0)},
+    "model": {"backbone": tune.choice(PAPER_BACKBONES), "strategy": tune.choice(STRATEGIES)},
+    "optim": {"lr": tune.loguniform(1e-5, 1e-3)},
+}
+
+BEST = {
+    "heads": {"alpha": 0.2, "beta": 0.6},
+    "model": {"backbone": "densenet121", "strategy": "global"},
+    "optim": {"lr": 1e-4},
+}
+
+GRID = {"model": {"backbone": tune.grid_search(["resnet18", "densenet121"]),
+                  "strategy": tune.grid_search(STRATEGIES)}}
+
+SPEC = SearchSpec(
+    name="msml", script="msml_weights", description=__doc__,
+    base=BASE, space=SPACE, best=BEST, grid=GRID,
+    columns=["heads/alpha", "heads/beta", "model/backbone", "model/strategy", "optim/lr"],
+    cpu={
+        "num_samples": 8,
+        "config": {"model": {"backbone": CPU_BACKBONES[0], "pretrained": False, "stage1_epochs": 2,
+                             "bilinear_dim": 64, "embed_dim": 256},
+                   "data": {"image_size": 64, "resize": 72, "batch_size": 16, "epoch_images": 1024,
+                            "eval_batch_size": 128},
+                   "optim": {"lr": 1e-3}, "sched": {"step_size": 3},
+                   "train": {"max_epochs": 4, "threads": 1}},
+        # from scratch (no ImageNet weights) a higher learning rate is needed
+        "space": {"model": {"backbone": tune.choice(CPU_BACKBONES)}, "optim": {"lr": tune.loguniform(1e-4, 1e-2)}},
+        "best": {"model": {"backbone": CPU_BACKBONES[0]}, "optim": {"lr": 1e-3}},
+    },
+    smoke={
+        "num_samples": 3,
+        "config": {"model": {"backbone": "resnet10t", "pretrained": False, "stage1_epochs": 1,
+                             "bilinear_dim": 16, "embed_dim": 32},
+                   "data": {"image_size": 32, "resize": 36, "batch_size": 16, "epoch_images": 64,
+                            "eval_batch_size": 128},
+                   "optim": {"lr": 1e-3}, "train": {"max_epochs": 2, "threads": 1}},
+        "space": {"model": {"backbone": tune.choice(["resnet10t"])}, "optim": {"lr": tune.loguniform(1e-4, 1e-2)}},
+        "best": {"model": {"backbone": "resnet10t"}, "optim": {"lr": 1e-3}},
+    },
+)
