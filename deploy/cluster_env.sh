@@ -14,6 +14,8 @@ export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-http://127.0.0.1:${MLFLOW_POR
 # The driver logs in as this user (basic-auth); defaults to the admin from cluster.env.
 export MLFLOW_TRACKING_USERNAME="${MLFLOW_TRACKING_USERNAME:-${MLFLOW_AUTH_ADMIN_USERNAME:-}}"
 export MLFLOW_TRACKING_PASSWORD="${MLFLOW_TRACKING_PASSWORD:-${MLFLOW_AUTH_ADMIN_PASSWORD:-}}"
+# GPU workers start from zero (autoscaling): the driver cannot see a GPU when it sizes trials.
+export CXR_TUNE_GPUS_PER_TRIAL="${CXR_TUNE_GPUS_PER_TRIAL:-1}"
 # Tune results and checkpoints on S3: every node reads and writes them (multi-node restore).
 export CXR_TUNE_STORAGE_PATH="${CXR_TUNE_STORAGE_PATH:-s3://${CXR_TUNE_BUCKET:-unset-bucket}/ray_results}"
 # Node-local disk (mounted into the container): the dataset and the preprocessed cache.

@@ -96,7 +96,9 @@ class MLflowSearchCallback(Callback):
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
         if trial.trial_id in self.runs:
-            self.client.set_tag(self.runs[trial.trial_id], "cxr.checkpoint", checkpoint.path)
+            fs = getattr(checkpoint.filesystem, "type_name", "local")  # keep s3:// etc. in the tag
+            where = checkpoint.path if fs == "local" else f"{fs}://{checkpoint.path}"
+            self.client.set_tag(self.runs[trial.trial_id], "cxr.checkpoint", where)
 
     def on_trial_recover(self, iteration, trials, trial, **info):
         if trial.trial_id in self.runs:

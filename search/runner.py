@@ -7,6 +7,7 @@ project's packages are shipped to every worker with the job's runtime_env).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import subprocess
 import time
@@ -43,7 +44,9 @@ def parse_args(spec: SearchSpec, argv=None) -> argparse.Namespace:
     p.add_argument("--grace-period", type=int, default=1, help="ASHA: epochs before a trial can be stopped")
     p.add_argument("--reduction-factor", type=int, default=2, help="ASHA: keep 1/eta at each rung")
     p.add_argument("--cpus-per-trial", type=float, default=1)
-    p.add_argument("--gpus-per-trial", type=float, default=None, help="fractions allowed; default 1 if GPUs are present, else 0")
+    p.add_argument("--gpus-per-trial", type=float, default=_env_float("CXR_TUNE_GPUS_PER_TRIAL"),
+                   help="fractions allowed; env CXR_TUNE_GPUS_PER_TRIAL (an autoscaling cluster has no GPU "
+                        "when the search starts: set it there); default 1 if the cluster has GPUs now, else 0")
     p.add_argument("--max-concurrent", type=int, default=0, help="0: as many as resources allow")
     p.add_argument("--storage-path", default=os.environ.get("CXR_TUNE_STORAGE_PATH", str(Path("~/ray_results").expanduser())),
                    help="Ray Tune results and checkpoints (a shared or s3:// path on a cluster); env CXR_TUNE_STORAGE_PATH")
@@ -61,6 +64,14 @@ def parse_args(spec: SearchSpec, argv=None) -> argparse.Namespace:
     p.add_argument("--no-pretrained", dest="pretrained", action="store_false",
                    help="train from scratch (the default on the synthetic set)")
     return p.parse_args(argv)
+
+
+def _env_float(name: str) -> float | None:
+    value = os.environ.get(name)
+    try:
+        return float(value) if value else None
+    except ValueError:
+        raise SystemExit(f"{name}={value!r} must be a number (GPUs per trial, fractions allowed)") from None
 
 
 def code_version() -> str:
@@ -209,7 +220,7 @@ def latest_search(storage: str, script: str) -> str | None:
 
 
 def report(results, spec: SearchSpec, args, exp_path: str):
-    ok = [r for r in results if not r.error and r.metrics and METRIC in r.metrics]
+    ok = [r for r in results if not r.error and r.metrics and math.isfinite(r.metrics.get(METRIC, math.nan))]
     best = max(ok, key=lambda r: r.metrics[METRIC]) if ok else None
     print(f"\n{len(results)} trials, {len(ok)} reported, {len(results) - len(ok)} errored.")
     if best is None:

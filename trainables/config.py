@@ -63,7 +63,9 @@ CHOICES = {
 def merge(base: dict, override: dict) -> dict:
     out = copy.deepcopy(base)
     for key, value in (override or {}).items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        # {"grid_search": [...]} is one Tune value, not a section: it replaces, never merges
+        # (Ray only expands a dict whose single key is grid_search).
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and set(value) != {"grid_search"}:
             # a new component name starts from that component's own defaults, not the old one's
             if "name" in value and value["name"] != out[key].get("name"):
                 out[key] = {}

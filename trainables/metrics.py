@@ -3,7 +3,7 @@
 `val_auc` is the mean over labels with both classes present among the unmasked entries of
 the split; labels without positives (or without negatives) are reported as skipped and
 never turn the mean into NaN. `weighted_auc` is Ge et al.'s W-AUC: each label's AUC weighted
-by its positive count (scikit-learn's average="weighted").
+by its positive count (scikit-learn's average="weighted", with masked entries left out).
 """
 from __future__ import annotations
 
@@ -31,13 +31,16 @@ def mean_auc(aucs: dict, over=None) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
-def weighted_auc(y_true: np.ndarray, y_score: np.ndarray) -> float:
-    y_true, y_score = np.asarray(y_true), np.asarray(y_score)
-    pos = y_true.sum(axis=0)
-    keep = (pos > 0) & (pos < len(y_true))
-    if not keep.any():
+def weighted_auc(y_true: np.ndarray, y_score: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Each label's AUC over its unmasked entries, weighted by its unmasked positive count."""
+    y_true = np.asarray(y_true)
+    aucs = per_label_auc(y_true, y_score, range(y_true.shape[1]), mask)
+    mask = np.ones_like(y_true, dtype=bool) if mask is None else np.asarray(mask).astype(bool)
+    pos = (y_true * mask).sum(axis=0)
+    keep = [k for k, v in aucs.items() if v is not None]
+    if not keep:
         return float("nan")
-    return float(roc_auc_score(y_true[:, keep], y_score[:, keep], average="weighted"))
+    return float(np.average([aucs[k] for k in keep], weights=pos[keep]))
 
 
 def skipped_labels(aucs: dict) -> list[str]:

@@ -22,7 +22,7 @@ from trainables.data.cache import get_cache
 from trainables.data.dataset import CachedDataset
 from trainables.data.sources import load_splits
 from trainables.data.transforms import eval_transform, train_transform
-from trainables.losses import build_loss, fuse
+from trainables.losses import FUSIONS, build_loss, fuse
 from trainables.models import build_model
 from trainables.models.backbone import set_frozen
 from trainables.optim import build_optimizer, build_schedule, step_schedule
@@ -53,6 +53,8 @@ class Objective:
     def __init__(self, cfg: dict, model, pos_counts: np.ndarray, labels=None):
         heads = dict(cfg["heads"])
         self.fusion = heads.pop("fusion")
+        if self.fusion not in FUSIONS:
+            raise ConfigError(f"heads.fusion={self.fusion!r}; choose one of {sorted(FUSIONS)}")
         keys = getattr(model, "head_weights", None) or {h: f"w_{h}" for h in model.heads}
         unknown = sorted(set(heads) - set(keys.values()))
         if unknown:
@@ -125,7 +127,8 @@ def make_loaders(cfg: dict, splits):
     train_ds = CachedDataset(splits.train, cache, train_transform(
         d["image_size"], d["hflip"], d["rotation"], d["jitter"], d["scale_min"]))
     val_ds = CachedDataset(splits.val, cache, eval_transform(d["image_size"]))
-    return train_ds, DataLoader(val_ds, batch_size=d["eval_batch_size"], num_workers=d["num_workers"])
+    return train_ds, DataLoader(val_ds, batch_size=d["eval_batch_size"], num_workers=d["num_workers"],
+                                pin_memory=torch.cuda.is_available())
 
 
 def epoch_loader(cfg: dict, train_ds, epoch: int) -> DataLoader:
@@ -135,7 +138,7 @@ def epoch_loader(cfg: dict, train_ds, epoch: int) -> DataLoader:
     order = torch.randperm(len(train_ds), generator=g)
     if d["epoch_images"]:
         order = order[: d["epoch_images"]]
-    return DataLoader(Subset(train_ds, order.tolist()), batch_size=d["batch_size"],
+    return DataLoader(Subset(train_ds, order.tolist()), batch_size=d["batch_size"], pin_memory=torch.cuda.is_available(),
                       num_workers=d["num_workers"], drop_last=len(order) > d["batch_size"])
 
 
@@ -173,7 +176,8 @@ def _better(auc: float, best: dict | None) -> bool:
 
 
 def autocast(device: torch.device, cfg: dict):
-    enabled = device.type == "cuda" and cfg["train"]["amp"]
+    # bf16 needs Ampere or newer; on older GPUs (T4, V100) it is emulated or refused: run fp32 there.
+    enabled = device.type == "cuda" and cfg["train"]["amp"] and torch.cuda.is_bf16_supported(including_emulation=False)
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
@@ -223,7 +227,7 @@ def evaluate(model, objective, loader, device, cfg, splits) -> dict:
     aucs = M.per_label_auc(splits.val.labels, y_score, splits.labels, splits.val.mask)
     out = {"val_loss": loss_sum / max(n, 1),
            "val_auc": M.mean_auc(aucs, splits.eval_labels),
-           "val_wauc": M.weighted_auc(splits.val.labels, y_score),
+           "val_wauc": M.weighted_auc(splits.val.labels, y_score, splits.val.mask),
            "val_auc_labels": sum(aucs[k] is not None for k in splits.eval_labels)}
     out.update({f"val_auc/{k}": v for k, v in aucs.items() if v is not None})
     return out

@@ -34,3 +34,14 @@ def test_weighted_auc_uses_support():
 
 def test_no_label_with_both_classes_gives_nan_not_error():
     assert np.isnan(mean_auc({"A": None}))
+
+
+def test_weighted_auc_leaves_masked_entries_out():
+    # label A: unmasked rows 0, 3, 4 -> y (1, 0, 0), scores (0.2, 0.1, 0.3): AUC 0.5, 1 positive.
+    # Rows 1-2 (masked, e.g. U-Ignore) would otherwise count as two well-ranked positives.
+    y = np.array([[1, 1], [1, 0], [1, 0], [0, 0], [0, 1]])
+    s = np.array([[0.2, 0.1], [0.9, 0.5], [0.8, 0.5], [0.1, 0.9], [0.3, 0.2]])
+    mask = np.array([[1, 1], [0, 1], [0, 1], [1, 1], [1, 1]])
+    b = per_label_auc(y, s, ["A", "B"])["B"]
+    assert weighted_auc(y, s, mask) == pytest.approx((1 * 0.5 + 2 * b) / 3)
+    assert weighted_auc(y, s) != pytest.approx(weighted_auc(y, s, mask))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing as mp
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
@@ -87,13 +88,16 @@ def build(paths: list[str], size: int, directory: Path, workers: int | None = No
     if n == 0:
         os.truncate(data_path, 0)
     jobs = [(str(data_path), n, size, s, paths[s:s + _CHUNK]) for s in range(0, n, _CHUNK)]
-    workers = workers or min(len(jobs), os.cpu_count() or 1) or 1
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()  # not on macOS
+    workers = workers or min(len(jobs), usable or 1) or 1
     bar = tqdm(total=n, desc=f"caching {n} images at {size}px", unit="img", disable=not progress)
     if workers == 1:
         for job in jobs:
             bar.update(_fill(job))
     else:
-        with ProcessPoolExecutor(workers) as pool:
+        # forkserver: the caller may be a multi-threaded Ray worker holding a CUDA context,
+        # which a forked child must not inherit.
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("forkserver")) as pool:
             for done in pool.map(_fill, jobs):
                 bar.update(done)
     bar.close()

@@ -1,0 +1,42 @@
+"""The runner's param space: the paper's grid expands as the paper ran it, and every cell trains."""
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from ray.tune.search.variant_generator import generate_variants
+
+from search import runner
+from spaces.dualchexnet import SPEC
+from trainables.config import resolve
+from trainables.models import DualCheXNet
+from trainables.registry import ConfigError
+from trainables.train import Objective
+
+
+def test_dualchexnet_grid_is_the_papers_5_x_7_cells_and_each_is_a_valid_config():
+    space, warm = runner.build_param_space(SPEC, runner.parse_args(SPEC, ["--grid"]), {})
+    assert warm == []
+    cells = set()
+    for _, config in generate_variants(space):
+        cfg = resolve(config)
+        objective = Objective(cfg, SimpleNamespace(heads=DualCheXNet.heads), np.ones(14))
+        cells.add((cfg["loss"]["lam"], cfg["heads"]["fusion"], objective.weights["d"], objective.weights["r"]))
+    concat = {(lam, "concat", w, w) for lam in (0.0, 0.5, 1.0, 1.5, 2.0) for w in (0.0, 0.1, 0.2, 0.3, 0.4)}
+    # avg/max ignore w_d, w_r (they default to 1.0)
+    other = {(lam, f, 1.0, 1.0) for lam in (0.0, 0.5, 1.0, 1.5, 2.0) for f in ("avg", "max")}
+    assert cells == concat | other and len(cells) == 35
+
+
+def test_an_unknown_fusion_is_a_config_error_naming_the_choices():
+    cfg = resolve({"heads": {"fusion": "mean"}})
+    with pytest.raises(ConfigError, match=r"heads.fusion='mean'.*'avg', 'concat', 'max'"):
+        Objective(cfg, SimpleNamespace(heads=DualCheXNet.heads), np.ones(14))
+
+
+def test_gpus_per_trial_falls_back_to_the_environment(monkeypatch):
+    monkeypatch.setenv("CXR_TUNE_GPUS_PER_TRIAL", "0.5")
+    assert runner.parse_args(SPEC, []).gpus_per_trial == 0.5
+    assert runner.parse_args(SPEC, ["--gpus-per-trial", "1"]).gpus_per_trial == 1
+    monkeypatch.setenv("CXR_TUNE_GPUS_PER_TRIAL", "one")
+    with pytest.raises(SystemExit, match="CXR_TUNE_GPUS_PER_TRIAL"):
+        runner.parse_args(SPEC, [])
