@@ -11,6 +11,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from trainables.config import merge
+
+# From scratch (the embedded set has no use for ImageNet weights), small images, one thread per
+# trial, a fresh random 1024 training images per epoch: minutes on a 2-core laptop.
+LAPTOP = {"model": {"pretrained": False},
+          "data": {"image_size": 64, "resize": 72, "batch_size": 16, "epoch_images": 1024, "eval_batch_size": 128},
+          "train": {"max_epochs": 4, "threads": 1}}
+# CI: seconds per trial.
+SMOKE = merge(LAPTOP, {"data": {"image_size": 32, "resize": 36, "epoch_images": 64}, "train": {"max_epochs": 2}})
+
+
+def profile(shape: dict, num_samples: int, config: dict | None = None, space: dict | None = None,
+            best: dict | None = None) -> dict:
+    """A `cpu` or `smoke` profile: LAPTOP or SMOKE with a paper's own changes."""
+    return {"num_samples": num_samples, "config": merge(shape, config or {}), "space": space or {}, "best": best or {}}
+
 
 @dataclass
 class SearchSpec:

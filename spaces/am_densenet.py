@@ -9,7 +9,7 @@ small one of our own, α {0.25, 0.5, 0.75} x γ {0, 1, 2} (9 trials, γ 0 = α-w
 """
 from ray import tune
 
-from spaces import SearchSpec
+from spaces import LAPTOP, SMOKE, SearchSpec, profile
 
 BASE = {
     "model": {"name": "am_densenet", "backbone": "densenet121", "pretrained": True, "reduction": 16},
@@ -41,20 +41,6 @@ SPEC = SearchSpec(
     name="am_densenet", script="am_focal", description=__doc__,
     base=BASE, space=SPACE, best=BEST, grid=GRID,
     columns=["loss/alpha", "loss/gamma", "model/reduction", "optim/lr"],
-    cpu={
-        "num_samples": 8,
-        "config": {"model": {"pretrained": False},
-                   "data": {"image_size": 64, "resize": 72, "batch_size": 16, "epoch_images": 1024,
-                            "eval_batch_size": 128},
-                   "optim": {"lr": 1e-3}, "train": {"max_epochs": 4, "threads": 1}},
-        **SCRATCH_LR,
-    },
-    smoke={
-        "num_samples": 3,
-        "config": {"model": {"pretrained": False},
-                   "data": {"image_size": 32, "resize": 36, "batch_size": 16, "epoch_images": 64,
-                            "eval_batch_size": 128},
-                   "optim": {"lr": 1e-3}, "train": {"max_epochs": 2, "threads": 1}},
-        **SCRATCH_LR,
-    },
+    cpu=profile(LAPTOP, 8, {"optim": {"lr": 1e-3}}, **SCRATCH_LR),
+    smoke=profile(SMOKE, 3, {"optim": {"lr": 1e-3}}, **SCRATCH_LR),
 )

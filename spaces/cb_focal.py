@@ -15,7 +15,7 @@ everything else at the warm start (5 trials).
 """
 from ray import tune
 
-from spaces import SearchSpec
+from spaces import LAPTOP, SMOKE, SearchSpec, profile
 
 BASE = {
     "model": {"name": "timm_classifier", "backbone": "efficientnet_b3", "pretrained": True},
@@ -57,21 +57,8 @@ SPEC = SearchSpec(
     name="cb_focal", script="cb_focal", description=__doc__,
     base=BASE, space=SPACE, best=BEST, grid=GRID,
     columns=["loss/one_minus_beta", "loss/alpha", "loss/gamma", "model/backbone", "train/two_stage", "optim/lr"],
-    cpu={
-        "num_samples": 8,
-        # stage 1 at 48 px, stage 2 at 96 px cropped from 112 px: the embedded set is 128 px
-        "config": {"model": {"backbone": "resnet10t", "pretrained": False},
-                   "data": {"image_size": 48, "resize": 56, "batch_size": 16, "epoch_images": 1024,
-                            "eval_batch_size": 128},
-                   "train": {"max_epochs": 4, "threads": 1}},
-        **CPU_SPACE,
-    },
-    smoke={
-        "num_samples": 3,
-        "config": {"model": {"backbone": "efficientnet_b0", "pretrained": False},
-                   "data": {"image_size": 32, "resize": 36, "batch_size": 16, "epoch_images": 64,
-                            "eval_batch_size": 128},
-                   "train": {"max_epochs": 2, "threads": 1}},
-        **SMOKE_SPACE,
-    },
+    # stage 1 at 48 px, stage 2 at 96 px cropped from 112 px: the embedded set is 128 px
+    cpu=profile(LAPTOP, 8, {"model": {"backbone": "resnet10t"}, "data": {"image_size": 48, "resize": 56}},
+                **CPU_SPACE),
+    smoke=profile(SMOKE, 3, {"model": {"backbone": "efficientnet_b0"}}, **SMOKE_SPACE),
 )

@@ -7,7 +7,7 @@ w_D = w_R = 0.3). `--grid`: the paper's λ {0, .5, 1, 1.5, 2} x {AVG, MAX, Conca
 """
 from ray import tune
 
-from spaces import SearchSpec
+from spaces import LAPTOP, SMOKE, SearchSpec, profile
 
 PAPER_PAIRS = ["resnet50+densenet121", "resnet101+densenet169"]
 # Laptop stand-ins: a DenseNet-121 stream runs at ~0.55x the speed of these on one CPU thread.
@@ -49,22 +49,10 @@ SPEC = SearchSpec(
     name="dualchexnet", script="dual_weights", description=__doc__,
     base=BASE, space=SPACE, best=BEST, grid=GRID,
     columns=["loss/lam", "heads/fusion", "heads/w_d", "heads/w_r", "optim/lr", "train/iterative"],
-    cpu={
-        "num_samples": 8,
-        "config": {"model": {"backbones": CPU_PAIRS[0], "pretrained": False},
-                   "data": {"image_size": 64, "resize": 72, "batch_size": 16, "epoch_images": 1024,
-                            "eval_batch_size": 128},
-                   "optim": {"lr": 1e-2}, "train": {"max_epochs": 4, "threads": 1}},
-        "space": {"model": {"backbones": tune.choice(CPU_PAIRS)}, "optim": {"lr": tune.loguniform(1e-3, 1e-1)}},
-        "best": {"model": {"backbones": CPU_PAIRS[0]}, "optim": {"lr": 1e-2}},
-    },
-    smoke={
-        "num_samples": 3,
-        "config": {"model": {"backbones": "resnet10t+resnet10t", "pretrained": False},
-                   "data": {"image_size": 32, "resize": 36, "batch_size": 16, "epoch_images": 64,
-                            "eval_batch_size": 128},
-                   "train": {"max_epochs": 2, "threads": 1}},
-        "space": {"model": {"backbones": tune.choice(["resnet10t+resnet10t"])}},
-        "best": {"model": {"backbones": "resnet10t+resnet10t"}},
-    },
+    cpu=profile(LAPTOP, 8, {"model": {"backbones": CPU_PAIRS[0]}, "optim": {"lr": 1e-2}},
+                space={"model": {"backbones": tune.choice(CPU_PAIRS)}, "optim": {"lr": tune.loguniform(1e-3, 1e-1)}},
+                best={"model": {"backbones": CPU_PAIRS[0]}, "optim": {"lr": 1e-2}}),
+    smoke=profile(SMOKE, 3, {"model": {"backbones": "resnet10t+resnet10t"}},
+                  space={"model": {"backbones": tune.choice(["resnet10t+resnet10t"])}},
+                  best={"model": {"backbones": "resnet10t+resnet10t"}}),
 )

@@ -12,7 +12,7 @@ et al.'s focal default). `--grid`: the paper's λ grid {0.1, 0.3, 0.5}³ (27 tri
 """
 from ray import tune
 
-from spaces import SearchSpec
+from spaces import LAPTOP, SMOKE, SearchSpec, profile
 from trainables.data.chexpert import NAMED_POLICIES
 
 BASE = {
@@ -57,20 +57,6 @@ SPEC = SearchSpec(
     columns=["model/lam1", "model/lam2", "model/lam3", "model/temperature",
              "loss/alpha", "loss/beta", "loss/shift", "optim/lr"],
     chexpert=CHEXPERT,
-    cpu={
-        "num_samples": 8,
-        "config": {"model": {"pretrained": False},
-                   "data": {"image_size": 64, "resize": 72, "batch_size": 16, "epoch_images": 1024,
-                            "eval_batch_size": 128},
-                   "optim": {"lr": 1e-3}, "train": {"max_epochs": 4, "threads": 1}},
-        **SCRATCH_LR,
-    },
-    smoke={
-        "num_samples": 3,
-        "config": {"model": {"pretrained": False},
-                   "data": {"image_size": 32, "resize": 36, "batch_size": 16, "epoch_images": 64,
-                            "eval_batch_size": 128},
-                   "optim": {"lr": 1e-3}, "train": {"max_epochs": 2, "threads": 1}},
-        **SCRATCH_LR,
-    },
+    cpu=profile(LAPTOP, 8, {"optim": {"lr": 1e-3}}, **SCRATCH_LR),
+    smoke=profile(SMOKE, 3, {"optim": {"lr": 1e-3}}, **SCRATCH_LR),
 )

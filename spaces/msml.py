@@ -12,7 +12,7 @@ Table 2 (the three strategies) for ResNet-18 and DenseNet-121, 6 trials.
 """
 from ray import tune
 
-from spaces import SearchSpec
+from spaces import LAPTOP, SMOKE, SearchSpec, profile
 
 PAPER_BACKBONES = ["resnet18", "densenet121", "resnet50"]
 CPU_BACKBONES = ["resnet18", "resnet10t"]
@@ -48,26 +48,15 @@ SPEC = SearchSpec(
     name="msml", script="msml_weights", description=__doc__,
     base=BASE, space=SPACE, best=BEST, grid=GRID,
     columns=["heads/alpha", "heads/beta", "model/backbone", "model/strategy", "optim/lr"],
-    cpu={
-        "num_samples": 8,
-        "config": {"model": {"backbone": CPU_BACKBONES[0], "pretrained": False, "stage1_epochs": 2,
-                             "bilinear_dim": 64, "embed_dim": 256},
-                   "data": {"image_size": 64, "resize": 72, "batch_size": 16, "epoch_images": 1024,
-                            "eval_batch_size": 128},
-                   "optim": {"lr": 1e-3}, "sched": {"step_size": 3},
-                   "train": {"max_epochs": 4, "threads": 1}},
-        # from scratch (no ImageNet weights) a higher learning rate is needed
-        "space": {"model": {"backbone": tune.choice(CPU_BACKBONES)}, "optim": {"lr": tune.loguniform(1e-4, 1e-2)}},
-        "best": {"model": {"backbone": CPU_BACKBONES[0]}, "optim": {"lr": 1e-3}},
-    },
-    smoke={
-        "num_samples": 3,
-        "config": {"model": {"backbone": "resnet10t", "pretrained": False, "stage1_epochs": 1,
-                             "bilinear_dim": 16, "embed_dim": 32},
-                   "data": {"image_size": 32, "resize": 36, "batch_size": 16, "epoch_images": 64,
-                            "eval_batch_size": 128},
-                   "optim": {"lr": 1e-3}, "train": {"max_epochs": 2, "threads": 1}},
-        "space": {"model": {"backbone": tune.choice(["resnet10t"])}, "optim": {"lr": tune.loguniform(1e-4, 1e-2)}},
-        "best": {"model": {"backbone": "resnet10t"}, "optim": {"lr": 1e-3}},
-    },
+    # from scratch (no ImageNet weights) a higher learning rate is needed
+    cpu=profile(LAPTOP, 8, {"model": {"backbone": CPU_BACKBONES[0], "stage1_epochs": 2, "bilinear_dim": 64,
+                                      "embed_dim": 256},
+                            "optim": {"lr": 1e-3}, "sched": {"step_size": 3}},
+                space={"model": {"backbone": tune.choice(CPU_BACKBONES)}, "optim": {"lr": tune.loguniform(1e-4, 1e-2)}},
+                best={"model": {"backbone": CPU_BACKBONES[0]}, "optim": {"lr": 1e-3}}),
+    smoke=profile(SMOKE, 3, {"model": {"backbone": "resnet10t", "stage1_epochs": 1, "bilinear_dim": 16,
+                                       "embed_dim": 32},
+                             "optim": {"lr": 1e-3}},
+                  space={"model": {"backbone": tune.choice(["resnet10t"])}, "optim": {"lr": tune.loguniform(1e-4, 1e-2)}},
+                  best={"model": {"backbone": "resnet10t"}, "optim": {"lr": 1e-3}}),
 )

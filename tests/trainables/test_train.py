@@ -3,7 +3,6 @@ import copy
 
 import pytest
 import torch
-from ray import tune
 
 from trainables.config import merge, resolve
 from trainables.models import build_model

@@ -1,15 +1,10 @@
 """Plain binary cross-entropy over the unmasked label entries: the baseline every paper reports."""
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def masked_mean(per_element: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    if mask is None:
-        return per_element.mean()
-    return (per_element * mask).sum() / mask.sum().clamp(min=1)
+from trainables.losses.elementwise import masked_mean
 
 
 class BCE(nn.Module):

@@ -26,8 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainables.losses.bce import masked_mean
-from trainables.losses.focal import REDUCTIONS
+from trainables.losses.elementwise import check_inputs, reduce
 
 # -log p beyond this means p < e^-80 (< any useful s); clamping keeps exp finite so the
 # gradient of the masked-out branch is 0 * finite, never 0 * inf = NaN.
@@ -60,26 +59,14 @@ def negative_factor(logits: torch.Tensor, beta: float, shift: float) -> torch.Te
 def biased_focal(logits: torch.Tensor, targets: torch.Tensor, alpha: float = 0.4, beta: float = 2.0,
                  shift: float = 0.2, reduction: str = "mean",
                  mask: torch.Tensor | None = None) -> torch.Tensor:
-    if logits.shape != targets.shape:
-        raise ValueError(f"logits {tuple(logits.shape)} and targets {tuple(targets.shape)} differ in shape")
-    if mask is not None and mask.shape != logits.shape:
-        raise ValueError(f"mask {tuple(mask.shape)} must have the logits' shape {tuple(logits.shape)}")
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction={reduction!r} is unknown; choose one of {list(REDUCTIONS)}")
+    check_inputs(logits, targets, mask, reduction)
     _check_params(alpha, beta, shift)
     logits, targets = logits.float(), targets.float()
     log_p, log_1mp = F.logsigmoid(logits), F.logsigmoid(-logits)
     pos = alpha * torch.exp(beta * log_1mp) * log_p * targets
     neg = (1 - alpha) * negative_factor(logits, beta, shift) * log_1mp * (1 - targets)
     per = -(pos + neg)
-    if mask is not None:
-        mask = mask.float()
-        if reduction == "mean":
-            return masked_mean(per, mask)
-        per = per * mask
-    if reduction == "none":
-        return per
-    return per.sum() if reduction == "sum" else per.mean()
+    return reduce(per, mask, reduction)
 
 
 class BiasedFocal(nn.Module):

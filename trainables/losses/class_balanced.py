@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from trainables.losses.bce import masked_mean
-from trainables.losses.focal import REDUCTIONS, _check_params, focal
+from trainables.losses.elementwise import check_inputs, reduce
+from trainables.losses.focal import _check_params, focal
 
 
 def _label_name(k: int, labels: Sequence[str] | None) -> str:
@@ -70,8 +70,7 @@ def weighted_focal(logits: torch.Tensor, targets: torch.Tensor, w_pos: torch.Ten
                    w_neg: torch.Tensor, alpha: float = 0.5, gamma: float = 1.0,
                    reduction: str = "mean", mask: torch.Tensor | None = None) -> torch.Tensor:
     """Eq. 8: per-label positive/negative weights times the binary focal loss."""
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction={reduction!r} is unknown; choose one of {list(REDUCTIONS)}")
+    check_inputs(logits, targets, mask, reduction)
     num_labels = logits.shape[-1]
     for name, w in (("w_pos", w_pos), ("w_neg", w_neg)):
         if tuple(w.shape) != (num_labels,):
@@ -80,17 +79,7 @@ def weighted_focal(logits: torch.Tensor, targets: torch.Tensor, w_pos: torch.Ten
     targets = targets.float()
     # y * w+ + (1-y) * w-: exactly w+ / w- for 0/1 targets
     weight = targets * w_pos.to(per) + (1 - targets) * w_neg.to(per)
-    per = weight * per
-    if mask is not None:
-        if mask.shape != per.shape:
-            raise ValueError(f"mask {tuple(mask.shape)} must have the logits' shape {tuple(per.shape)}")
-        mask = mask.float()
-        if reduction == "mean":
-            return masked_mean(per, mask)
-        per = per * mask
-    if reduction == "none":
-        return per
-    return per.sum() if reduction == "sum" else per.mean()
+    return reduce(weight * per, mask, reduction)
 
 
 class ClassBalancedFocal(nn.Module):

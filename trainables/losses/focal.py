@@ -19,10 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainables.losses.bce import masked_mean
-
-REDUCTIONS = ("none", "sum", "mean")
-
+from trainables.losses.elementwise import check_inputs, reduce
 
 def _check_params(alpha: float, gamma: float) -> None:
     if not 0.0 <= alpha <= 1.0:
@@ -33,26 +30,14 @@ def _check_params(alpha: float, gamma: float) -> None:
 
 def focal(logits: torch.Tensor, targets: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0,
           reduction: str = "mean", mask: torch.Tensor | None = None) -> torch.Tensor:
-    if logits.shape != targets.shape:
-        raise ValueError(f"logits {tuple(logits.shape)} and targets {tuple(targets.shape)} differ in shape")
-    if mask is not None and mask.shape != logits.shape:
-        raise ValueError(f"mask {tuple(mask.shape)} must have the logits' shape {tuple(logits.shape)}")
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction={reduction!r} is unknown; choose one of {list(REDUCTIONS)}")
+    check_inputs(logits, targets, mask, reduction)
     _check_params(alpha, gamma)
     logits, targets = logits.float(), targets.float()
     log_p, log_1mp = F.logsigmoid(logits), F.logsigmoid(-logits)
     pos = alpha * torch.exp(gamma * log_1mp) * log_p * targets
     neg = (1 - alpha) * torch.exp(gamma * log_p) * log_1mp * (1 - targets)
     per = -(pos + neg)
-    if mask is not None:
-        mask = mask.float()
-        if reduction == "mean":
-            return masked_mean(per, mask)
-        per = per * mask
-    if reduction == "none":
-        return per
-    return per.sum() if reduction == "sum" else per.mean()
+    return reduce(per, mask, reduction)
 
 
 class Focal(nn.Module):

@@ -19,19 +19,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-REDUCTIONS = ("none", "sum", "mean")
+from trainables.losses.elementwise import check_inputs
 
 
 def msml(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean",
          mask: torch.Tensor | None = None) -> torch.Tensor:
     """Per-sample MSML ("none": shape (N,), 0 without positives); "mean" over samples with a positive."""
-    if logits.dim() != 2 or logits.shape != targets.shape:
-        raise ValueError(f"logits {tuple(logits.shape)} and targets {tuple(targets.shape)} must both "
-                         "be (batch, labels)")
-    if mask is not None and mask.shape != logits.shape:
-        raise ValueError(f"mask {tuple(mask.shape)} must have the logits' shape {tuple(logits.shape)}")
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction={reduction!r} is unknown; choose one of {list(REDUCTIONS)}")
+    if logits.dim() != 2:
+        raise ValueError(f"logits {tuple(logits.shape)} must be (batch, labels)")
+    check_inputs(logits, targets, mask, reduction)
     logits = logits.float()
     valid = torch.ones_like(logits, dtype=torch.bool) if mask is None else mask > 0
     pos, neg = (targets >= 0.5) & valid, (targets < 0.5) & valid

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-from PIL import Image
 
 from tests.conftest import write_nih
 from trainables.data import NIH_LABELS, DataError
