@@ -7,15 +7,6 @@ from trainables.models import MODELS, build_model
 from trainables.registry import ConfigError
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """A DenseNet at 64 px is fast on one thread; two threads on a shared 2-core box can stall."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)

@@ -7,14 +7,6 @@ from trainables.models import MODELS, TimmClassifier, build_model
 from trainables.registry import ConfigError
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("backbone, features", [("efficientnet_b0", 1280), ("efficientnet_b3", 1536),
                                                 ("densenet121", 1024)])
 def test_paper_backbones_give_one_head_of_14_logits(backbone, features):

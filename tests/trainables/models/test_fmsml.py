@@ -8,14 +8,6 @@ from trainables.models.fmsml import FMSML, bilinear_pool
 from trainables.registry import ConfigError
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
