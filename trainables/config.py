@@ -25,7 +25,7 @@ DEFAULTS = {
         "resize": None,          # cached resolution; None: image_size * 8/7 (256 for 224)
         "batch_size": 16,
         "eval_batch_size": 64,
-        "val_fraction": 0.1,
+        "val_fraction": 0.1,     # NIH: of the whole set (70/10/20); CheXpert: of train.csv
         "split_seed": 0,
         "policy": "mixed",       # CheXpert uncertainty policy
         "frontal_only": False,
