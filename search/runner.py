@@ -29,7 +29,7 @@ from spaces import SearchSpec
 from trainables.config import flatten, merge, resolve
 from trainables.data.cache import get_cache
 from trainables.data.sources import load_splits, resolve_root
-from trainables.train import train_fn
+from trainables.train import for_stage, train_fn
 
 METRIC, MODE = "val_auc", "max"
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -125,8 +125,6 @@ def prepare_data(data_root, base: dict) -> dict:
     When any trial may train in two stages (train.two_stage true, or a choice / grid that
     includes true), the stage-2 cache at twice the size is built here too.
     """
-    from trainables.train import for_stage
-
     root = resolve_root(data_root)
     # Searched data values (CheXpert's data.policy) change labels, never paths: one cache serves all.
     fixed = {k: v for k, v in base["data"].items() if not isinstance(v, Domain)}
