@@ -27,9 +27,8 @@ import trainables
 from search.mlflow_logging import MLflowSearchCallback
 from spaces import SearchSpec
 from trainables.config import flatten, merge, resolve
-from trainables.data.cache import get_cache
 from trainables.data.sources import load_splits, resolve_root
-from trainables.train import for_stage, train_fn
+from trainables.train import for_stage, split_cache, train_fn
 
 METRIC, MODE = "val_auc", "max"
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -137,8 +136,7 @@ def prepare_data(data_root, base: dict) -> dict:
     # own cache on first use, under the cache's file lock, so one trial per node does the work.
     stages = () if os.environ.get("RAY_ADDRESS") else (1, 2) if any(v is True for v in options) else (1,)
     for stage in stages:
-        d = for_stage(cfg, stage)["data"]
-        get_cache(splits.train.paths + splits.val.paths, d["resize"], d["cache_dir"])
+        split_cache(for_stage(cfg, stage)["data"], splits)
     # The embedded set goes to trials as None: each node generates (or finds) its own copy, which
     # is identical (seeded), instead of looking for the driver's path on a node that lacks it.
     return {"root": str(root) if data_root is not None else None, "splits": splits}

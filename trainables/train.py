@@ -121,9 +121,14 @@ class Phases:
             model.predict_head = phase["predict_head"]
 
 
+def split_cache(data_cfg: dict, splits):
+    """The cache a trial trains from; the runner prebuilds exactly this one on the driver."""
+    return get_cache(splits.train.paths + splits.val.paths, data_cfg["resize"], data_cfg["cache_dir"])
+
+
 def make_loaders(cfg: dict, splits):
     d = cfg["data"]
-    cache = get_cache(splits.train.paths + splits.val.paths, d["resize"], d["cache_dir"])
+    cache = split_cache(d, splits)
     train_ds = CachedDataset(splits.train, cache, train_transform(
         d["image_size"], d["hflip"], d["rotation"], d["jitter"], d["scale_min"]))
     val_ds = CachedDataset(splits.val, cache, eval_transform(d["image_size"]))
@@ -274,17 +279,17 @@ def run(config: dict, reporter) -> dict:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-    train_ds, val_loader = make_loaders(for_stage(cfg, stage), splits)
+    stage_cfg = for_stage(cfg, stage)
+    train_ds, val_loader = make_loaders(stage_cfg, splits)
 
     for epoch in range(start_epoch, max_epochs):
         if epoch == stage2:  # stage 2: best stage-1 weights, fresh optimizer, 2x images
-            stage = 2
+            stage, stage_cfg = 2, for_stage(cfg, 2)
             if best is not None:
                 model.load_state_dict(best["model"])
             best = None
             optimizer, scheduler = fresh_optimizer()
-            train_ds, val_loader = make_loaders(for_stage(cfg, stage), splits)
-        stage_cfg = for_stage(cfg, stage)
+            train_ds, val_loader = make_loaders(stage_cfg, splits)
         torch.manual_seed(seed * 100_003 + epoch)  # augmentation draws, resume-consistent
         train_loss, ips, step = train_epoch(model, objective, phases, optimizer,
                                             epoch_loader(stage_cfg, train_ds, epoch), device, cfg, epoch, step)
