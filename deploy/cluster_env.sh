@@ -16,6 +16,9 @@ export MLFLOW_TRACKING_USERNAME="${MLFLOW_TRACKING_USERNAME:-${MLFLOW_AUTH_ADMIN
 export MLFLOW_TRACKING_PASSWORD="${MLFLOW_TRACKING_PASSWORD:-${MLFLOW_AUTH_ADMIN_PASSWORD:-}}"
 # GPU workers start from zero (autoscaling): the driver cannot see a GPU when it sizes trials.
 export CXR_TUNE_GPUS_PER_TRIAL="${CXR_TUNE_GPUS_PER_TRIAL:-1}"
+# ...nor count their CPUs: 8 per GPU on gpu_1x (g5.2xlarge), 12 on gpu_4x; 8 fits both. A trial
+# keeps one for training and uses the rest as loader workers (data.num_workers: auto).
+export CXR_TUNE_CPUS_PER_TRIAL="${CXR_TUNE_CPUS_PER_TRIAL:-8}"
 # Tune results and checkpoints on S3: every node reads and writes them (multi-node restore).
 export CXR_TUNE_STORAGE_PATH="${CXR_TUNE_STORAGE_PATH:-s3://${CXR_TUNE_BUCKET:-unset-bucket}/ray_results}"
 # Node-local disk (mounted into the container): the dataset and the preprocessed cache.

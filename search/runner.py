@@ -42,7 +42,10 @@ def parse_args(spec: SearchSpec, argv=None) -> argparse.Namespace:
     p.add_argument("--max-epochs", type=int, default=None, help="epochs per trial = ASHA's max_t")
     p.add_argument("--grace-period", type=int, default=1, help="ASHA: epochs before a trial can be stopped")
     p.add_argument("--reduction-factor", type=int, default=2, help="ASHA: keep 1/eta at each rung")
-    p.add_argument("--cpus-per-trial", type=float, default=1)
+    p.add_argument("--cpus-per-trial", type=float, default=_env_float("CXR_TUNE_CPUS_PER_TRIAL"),
+                   help="env CXR_TUNE_CPUS_PER_TRIAL; default: a trial with whole GPUs gets the CPUs that come "
+                        "with them on the cluster's GPU nodes (8 per GPU on an 8-CPU 1-GPU node) for its "
+                        "loader workers, any other trial 1")
     p.add_argument("--gpus-per-trial", type=float, default=_env_float("CXR_TUNE_GPUS_PER_TRIAL"),
                    help="fractions allowed; env CXR_TUNE_GPUS_PER_TRIAL (an autoscaling cluster has no GPU "
                         "when the search starts: set it there); default 1 if the cluster has GPUs now, else 0")
@@ -70,7 +73,19 @@ def _env_float(name: str) -> float | None:
     try:
         return float(value) if value else None
     except ValueError:
-        raise SystemExit(f"{name}={value!r} must be a number (GPUs per trial, fractions allowed)") from None
+        raise SystemExit(f"{name}={value!r} must be a number (fractions allowed)") from None
+
+
+def default_cpus(gpus: float, nodes: list[dict]) -> float:
+    """CPUs for a trial that takes `gpus` whole GPUs: what each GPU brings on the scarcest GPU
+    node (CPUs / GPUs, rounded down), so every GPU of every node can still get a trial. A trial
+    on a GPU fraction or none gets 1; so does one on a cluster with no GPU node up yet
+    (autoscaling: set CXR_TUNE_CPUS_PER_TRIAL)."""
+    if gpus < 1 or gpus != int(gpus):
+        return 1
+    per_gpu = [n["Resources"]["CPU"] / n["Resources"]["GPU"] for n in nodes
+               if n.get("Alive") and n["Resources"].get("GPU") and n["Resources"].get("CPU")]
+    return max(1, math.floor(min(per_gpu) * gpus)) if per_gpu else 1
 
 
 def code_version() -> str:
@@ -165,7 +180,9 @@ def main(spec: SearchSpec, argv=None):
     gpus = args.gpus_per_trial
     if gpus is None:
         gpus = 1 if ray.cluster_resources().get("GPU", 0) else 0
-    trainable = tune.with_resources(train_fn, {"cpu": args.cpus_per_trial, "gpu": gpus})
+    cpus = args.cpus_per_trial if args.cpus_per_trial is not None else default_cpus(gpus, ray.nodes())
+    print(f"each trial gets {cpus:g} CPU(s) and {gpus:g} GPU(s) (--cpus-per-trial, --gpus-per-trial)")
+    trainable = tune.with_resources(train_fn, {"cpu": cpus, "gpu": gpus})
     storage = str(Path(args.storage_path).expanduser()) if "://" not in args.storage_path else args.storage_path
     name = args.name or (latest_search(storage, spec.script) if args.resume else None) \
         or f"{spec.script}-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -10,15 +10,9 @@ small one of our own, α {0.25, 0.5, 0.75} x γ {0, 1, 2} (9 trials, γ 0 = α-w
 from ray import tune
 
 from spaces import LAPTOP, SMOKE, SearchSpec, profile
+from trainables.papers import SETUPS
 
-BASE = {
-    "model": {"name": "am_densenet", "backbone": "densenet121", "pretrained": True, "reduction": 16},
-    "loss": {"name": "focal", "alpha": 0.25, "gamma": 2.0},
-    "optim": {"name": "adam", "lr": 1e-4},
-    "sched": {"name": "plateau", "factor": 0.1, "patience": 1},
-    "data": {"image_size": 512, "resize": 585, "batch_size": 8},
-    "train": {"max_epochs": 20},
-}
+BASE = SETUPS["am_densenet"]
 
 SPACE = {
     "loss": {"alpha": tune.uniform(0.05, 0.95), "gamma": tune.uniform(0.0, 5.0)},

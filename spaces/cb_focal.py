@@ -16,15 +16,9 @@ everything else at the warm start (5 trials).
 from ray import tune
 
 from spaces import LAPTOP, SMOKE, SearchSpec, profile
+from trainables.papers import SETUPS
 
-BASE = {
-    "model": {"name": "timm_classifier", "backbone": "efficientnet_b3", "pretrained": True},
-    "loss": {"name": "cb_focal", "one_minus_beta": 2e-4, "alpha": 0.5, "gamma": 1.0, "scale": 0.1},
-    "optim": {"name": "lookahead_radam", "lr": 1e-3},
-    "sched": {"name": "plateau", "factor": 0.1, "patience": 1},
-    "data": {"image_size": 224, "resize": 256, "batch_size": 32},
-    "train": {"max_epochs": 10, "two_stage": True},
-}
+BASE = SETUPS["cb_focal"]
 
 SPACE = {
     "loss": {"one_minus_beta": tune.loguniform(1e-6, 1e-2), "alpha": tune.uniform(0.25, 0.75),

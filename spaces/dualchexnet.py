@@ -8,20 +8,13 @@ w_D = w_R = 0.3). `--grid`: the paper's λ {0, .5, 1, 1.5, 2} x {AVG, MAX, Conca
 from ray import tune
 
 from spaces import LAPTOP, SMOKE, SearchSpec, profile
+from trainables.papers import SETUPS
 
 PAPER_PAIRS = ["resnet50+densenet121", "resnet101+densenet169"]
 # Laptop stand-ins: a DenseNet-121 stream runs at ~0.55x the speed of these on one CPU thread.
 CPU_PAIRS = ["resnet10t+resnet18", "resnet18+resnet18"]
 
-BASE = {
-    "model": {"name": "dualchexnet", "backbones": PAPER_PAIRS[0], "pretrained": True},
-    "loss": {"name": "modulated_wce", "lam": 0.5},
-    "heads": {"fusion": "concat", "w_f": 1.0, "w_d": 0.3, "w_r": 0.3},
-    "optim": {"name": "sgd", "lr": 1e-3, "momentum": 0.9, "weight_decay": 1e-4},
-    "sched": {"name": "plateau", "factor": 0.1, "patience": 1},
-    "data": {"image_size": 512, "resize": 556, "batch_size": 8},
-    "train": {"max_epochs": 20, "iterative": False},
-}
+BASE = SETUPS["dualchexnet"]
 
 SPACE = {
     "loss": {"lam": tune.uniform(0.0, 2.0)},

@@ -14,16 +14,9 @@ from ray import tune
 
 from spaces import LAPTOP, SMOKE, SearchSpec, profile
 from trainables.data.chexpert import NAMED_POLICIES
+from trainables.papers import SETUPS
 
-BASE = {
-    "model": {"name": "mlrfnet", "backbone": "res2net50_26w_4s", "pretrained": True,
-              "lam1": 0.5, "lam2": 0.3, "lam3": 0.1, "temperature": 99},
-    "loss": {"name": "biased_focal", "alpha": 0.4, "beta": 2.0, "shift": 0.2},
-    "optim": {"name": "adam", "lr": 1e-4},
-    "sched": {"name": "step", "step_size": 2, "gamma": 0.9},
-    "data": {"image_size": 224, "resize": 256, "batch_size": 32},
-    "train": {"max_epochs": 20},
-}
+BASE = SETUPS["mlrfnet"]
 
 SPACE = {
     "model": {"lam1": tune.uniform(0.0, 1.0), "lam2": tune.uniform(0.0, 1.0), "lam3": tune.uniform(0.0, 1.0),

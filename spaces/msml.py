@@ -13,21 +13,13 @@ Table 2 (the three strategies) for ResNet-18 and DenseNet-121, 6 trials.
 from ray import tune
 
 from spaces import LAPTOP, SMOKE, SearchSpec, profile
+from trainables.papers import SETUPS
 
 PAPER_BACKBONES = ["resnet18", "densenet121", "resnet50"]
 CPU_BACKBONES = ["resnet18", "resnet10t"]
 STRATEGIES = ["global", "local", "local_fixed"]
 
-BASE = {
-    "model": {"name": "fmsml", "backbone": "densenet121", "pretrained": True, "strategy": "global",
-              "stage1_epochs": 3, "bilinear_dim": 128, "embed_dim": 512},
-    "loss": {"name": "bce"},  # E_CE and E_FCE; the stream-2 head takes MSML from the model
-    "heads": {"fusion": "concat", "alpha": 0.2, "beta": 0.6},
-    "optim": {"name": "adam", "lr": 1e-4, "betas": [0.9, 0.999]},
-    "sched": {"name": "step", "step_size": 3, "gamma": 0.1},
-    "data": {"image_size": 224, "resize": 256, "batch_size": 16},
-    "train": {"max_epochs": 9},
-}
+BASE = SETUPS["msml"]
 
 SPACE = {
     "heads": {"alpha": tune.uniform(0.0, 1.0), "beta": tune.uniform(0.0, 1.0)},

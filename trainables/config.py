@@ -34,7 +34,9 @@ DEFAULTS = {
         "jitter": 0.1,
         "scale_min": 0.7,
         "epoch_images": None,    # None: whole train split per epoch; N: a fresh random N each epoch
-        "num_workers": 0,
+        "augment_on": "auto",    # auto (device on a GPU trial, else cpu) | cpu | device
+        "num_workers": "auto",   # loader processes; auto: the trial's CPUs - 1
+        "prefetch_factor": None, # batches each worker loads ahead; None: torch's 2
         "cache_dir": None,
     },
     "train": {
@@ -46,6 +48,8 @@ DEFAULTS = {
         "amp": True,                # bf16 autocast on GPU (ignored on CPU)
         "threads": None,            # torch CPU threads; None: as Ray/OMP set them
         "grad_clip": None,
+        # steps between checks that the training loss is finite (each check waits for the GPU)
+        "check_every": 50,
         # Nugroho 2021 progressive resizing: after stage1_epochs (None: half of max_epochs,
         # rounded up) train at 2x data.image_size/resize, 1/2 data.batch_size from stage 1's best weights
         "two_stage": False,
@@ -55,6 +59,7 @@ DEFAULTS = {
 FIXED_SECTIONS = ("data", "train")
 CHOICES = {
     ("data", "dataset"): ("auto", "nih", "chexpert"),
+    ("data", "augment_on"): ("auto", "cpu", "device"),
     ("train", "iterative_unit"): ("batch", "epoch"),
     ("train", "device"): ("auto", "cpu", "cuda"),
 }
@@ -89,16 +94,36 @@ def resolve(config: dict) -> dict:
     for (section, key), allowed in CHOICES.items():
         if cfg[section][key] not in allowed:
             raise ConfigError(f"{section}.{key}={cfg[section][key]!r}; choose one of {list(allowed)}")
-    for section, key in (("data", "image_size"), ("data", "batch_size"), ("train", "max_epochs")):
+    for section, key in (("data", "image_size"), ("data", "batch_size"), ("train", "max_epochs"),
+                         ("train", "check_every")):
         value = cfg[section][key]
-        if not isinstance(value, int) or value < 1:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigError(f"{section}.{key}={value!r} must be a positive integer")
+    check_augmentation(cfg["data"])
     if cfg["data"]["resize"] is None:
         cfg["data"]["resize"] = round(cfg["data"]["image_size"] * 8 / 7)
     if cfg["data"]["resize"] < cfg["data"]["image_size"]:
         raise ConfigError(f"data.resize={cfg['data']['resize']} is below data.image_size="
                           f"{cfg['data']['image_size']}; the crop must fit in the cached image")
     return cfg
+
+
+# Both augmentation paths (CPU and device) take these, with the same meaning and range.
+AUGMENT_RANGES = {"rotation": (0.0, 180.0, "degrees, drawn in [-rotation, rotation]"),
+                  "jitter": (0.0, 1.0, "brightness/contrast factors drawn in [1-jitter, 1+jitter]"),
+                  "scale_min": (1e-3, 1.0, "smallest crop area, as a fraction of the cached image")}
+
+
+def check_augmentation(data: dict) -> None:
+    if not isinstance(data["hflip"], bool):
+        raise ConfigError(f"data.hflip={data['hflip']!r} must be true or false")
+    for key, (low, high, meaning) in AUGMENT_RANGES.items():
+        value = data[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+            raise ConfigError(f"data.{key}={value!r} must be a number in [{low:g}, {high:g}] ({meaning})")
+    prefetch = data["prefetch_factor"]
+    if prefetch is not None and (isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1):
+        raise ConfigError(f"data.prefetch_factor={prefetch!r} must be a positive integer or null")
 
 
 def flatten(cfg: dict, prefix: str = "") -> dict:

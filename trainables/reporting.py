@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from trainables.data.cache import usable_cpus
+
 STATE_FILE = "state.pt"
 
 
@@ -20,6 +22,12 @@ def load_state(directory) -> dict:
 
 
 class TuneReporter:
+    def cpus(self) -> float:
+        """The CPUs Tune reserved for this trial (--cpus-per-trial), which sizes its loader workers."""
+        from ray import tune
+
+        return tune.get_context().get_trial_resources().required_resources.get("CPU", 1)
+
     def restore(self):
         from ray import tune
 
@@ -45,6 +53,10 @@ class LocalReporter:
         self.resume = resume
         self.best = float("-inf")
         self.out.mkdir(parents=True, exist_ok=True)
+
+    def cpus(self) -> int:
+        # the machine is the trial's; past 8 loader workers a GPU gains nothing but their memory
+        return min(usable_cpus(), 9)
 
     def restore(self):
         if not self.resume:

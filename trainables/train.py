@@ -14,14 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Subset
 
 from trainables import metrics as M
 from trainables.config import resolve
 from trainables.data.cache import get_cache
-from trainables.data.dataset import CachedDataset
+from trainables.data.loaders import InputPipeline
 from trainables.data.sources import load_splits
-from trainables.data.transforms import eval_transform, train_transform
 from trainables.losses import FUSIONS, build_loss, fuse
 from trainables.models import build_model
 from trainables.models.backbone import set_frozen
@@ -126,25 +124,8 @@ def split_cache(data_cfg: dict, splits):
     return get_cache(splits.train.paths + splits.val.paths, data_cfg["resize"], data_cfg["cache_dir"])
 
 
-def make_loaders(cfg: dict, splits):
-    d = cfg["data"]
-    cache = split_cache(d, splits)
-    train_ds = CachedDataset(splits.train, cache, train_transform(
-        d["image_size"], d["hflip"], d["rotation"], d["jitter"], d["scale_min"]))
-    val_ds = CachedDataset(splits.val, cache, eval_transform(d["image_size"]))
-    return train_ds, DataLoader(val_ds, batch_size=d["eval_batch_size"], num_workers=d["num_workers"],
-                                pin_memory=torch.cuda.is_available())
-
-
-def epoch_loader(cfg: dict, train_ds, epoch: int) -> DataLoader:
-    """Order (and subset) depend only on (seed, epoch), so a resumed trial sees what it would have."""
-    d, seed = cfg["data"], cfg["train"]["seed"]
-    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    order = torch.randperm(len(train_ds), generator=g)
-    if d["epoch_images"]:
-        order = order[: d["epoch_images"]]
-    return DataLoader(Subset(train_ds, order.tolist()), batch_size=d["batch_size"], pin_memory=torch.cuda.is_available(),
-                      num_workers=d["num_workers"], drop_last=len(order) > d["batch_size"])
+def make_pipeline(cfg: dict, splits, device: torch.device, cpus: float | None = None) -> InputPipeline:
+    return InputPipeline(cfg["data"], cfg["train"]["seed"], splits, split_cache(cfg["data"], splits), device, cpus)
 
 
 def stage2_epoch(cfg: dict) -> int | None:
@@ -186,51 +167,71 @@ def autocast(device: torch.device, cfg: dict):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
-def train_epoch(model, objective, phases, optimizer, loader, device, cfg, epoch, step):
-    total, count, start = 0.0, 0, time.perf_counter()
-    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
-    clip = cfg["train"]["grad_clip"]
-    for batch, (x, y, mask) in enumerate(loader):
+def layout(device: torch.device) -> torch.memory_format:
+    # convolutions run fastest in NHWC on tensor cores; the model is converted to it on CUDA
+    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
+
+
+def _check_finite(total: torch.Tensor, epoch: int, first: int, last: int, phase: dict, cfg: dict) -> None:
+    # `total` sums every batch's loss, so one NaN or inf batch leaves it non-finite.
+    if not torch.isfinite(total):
+        where = f"batch {last}" if first == last else f"batches {first}-{last}"
+        raise NonFiniteLoss(
+            f"training loss became {total.item()} at epoch {epoch + 1}, {where} "
+            f"(phase {phase['name']}); lower optim.lr (now {cfg['optim']['lr']}), set "
+            "train.grad_clip, or check the loss parameters. The trial stops here instead of "
+            "training on NaN.")
+
+
+def train_epoch(model, objective, phases, optimizer, batches, device, cfg, epoch, step):
+    """One pass over `batches` of (x, y, mask). The loss stays on the device: the host waits
+    for the GPU only every train.check_every steps, to check that it is finite, and at the end."""
+    total, count, start = torch.zeros((), device=device), 0, time.perf_counter()
+    memory_format = layout(device)
+    clip, every = cfg["train"]["grad_clip"], cfg["train"]["check_every"]
+    checked, last = 0, -1
+    for last, (x, y, mask) in enumerate(batches):
         x = x.to(device, non_blocking=True).to(memory_format=memory_format)
-        y, mask = y.to(device), mask.to(device)
+        y, mask = y.to(device, non_blocking=True), mask.to(device, non_blocking=True)
         phase = phases.at(epoch, step)
         phases.apply(model, phase)
         with autocast(device, cfg):
             loss = objective(model(x), y, mask, phase["heads"])
-        if not torch.isfinite(loss):
-            raise NonFiniteLoss(
-                f"training loss became {loss.item()} at epoch {epoch + 1}, batch {batch} "
-                f"(phase {phase['name']}); lower optim.lr (now {cfg['optim']['lr']}), set "
-                "train.grad_clip, or check the loss parameters. The trial stops here instead of "
-                "training on NaN.")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         optimizer.step()
-        total += loss.item() * len(x)
+        total += loss.detach().float() * len(x)
         count += len(x)
         step += 1
+        if (last + 1) % every == 0:
+            _check_finite(total, epoch, checked, last, phase, cfg)
+            checked = last + 1
+    if last >= checked:
+        _check_finite(total, epoch, checked, last, phase, cfg)
+    mean = total.item() / max(count, 1)
     model.train()
     model.requires_grad_(True)
     elapsed = time.perf_counter() - start
-    return total / max(count, 1), count / max(elapsed, 1e-9), step
+    return mean, count / max(elapsed, 1e-9), step
 
 
 @torch.no_grad()
-def evaluate(model, objective, loader, device, cfg, splits) -> dict:
+def evaluate(model, objective, batches, device, cfg, splits) -> dict:
     model.eval()
-    scores, loss_sum, n = [], 0.0, 0
-    for x, y, mask in loader:
-        x, y, mask = x.to(device), y.to(device), mask.to(device)
+    scores, loss_sum, n = [], torch.zeros((), device=device), 0
+    for x, y, mask in batches:
+        x = x.to(device, non_blocking=True).to(memory_format=layout(device))
+        y, mask = y.to(device, non_blocking=True), mask.to(device, non_blocking=True)
         with autocast(device, cfg):
             out = model(x)
-        loss_sum += objective(out, y, mask).item() * len(x)
+        loss_sum += objective(out, y, mask).float() * len(x)
         n += len(x)
-        scores.append(torch.sigmoid(out[model.predict_head].float()).cpu().numpy())
-    y_score = np.concatenate(scores)
+        scores.append(torch.sigmoid(out[model.predict_head].float()))
+    y_score = torch.cat(scores).cpu().numpy()  # one transfer for the whole split
     aucs = M.per_label_auc(splits.val.labels, y_score, splits.labels, splits.val.mask)
-    out = {"val_loss": loss_sum / max(n, 1),
+    out = {"val_loss": loss_sum.item() / max(n, 1),
            "val_auc": M.mean_auc(aucs, splits.eval_labels),
            "val_wauc": M.weighted_auc(splits.val.labels, y_score, splits.val.mask),
            "val_auc_labels": sum(aucs[k] is not None for k in splits.eval_labels)}
@@ -280,7 +281,9 @@ def run(config: dict, reporter) -> dict:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
     stage_cfg = for_stage(cfg, stage)
-    train_ds, val_loader = make_loaders(stage_cfg, splits)
+    # a reporter that cannot say how many CPUs the trial has counts as one: no loader workers
+    cpus = reporter.cpus() if hasattr(reporter, "cpus") else None
+    pipeline = make_pipeline(stage_cfg, splits, device, cpus)
 
     for epoch in range(start_epoch, max_epochs):
         if epoch == stage2:  # stage 2: best stage-1 weights, fresh optimizer, 2x images
@@ -289,11 +292,11 @@ def run(config: dict, reporter) -> dict:
                 model.load_state_dict(best["model"])
             best = None
             optimizer, scheduler = fresh_optimizer()
-            train_ds, val_loader = make_loaders(stage_cfg, splits)
-        torch.manual_seed(seed * 100_003 + epoch)  # augmentation draws, resume-consistent
+            pipeline = make_pipeline(stage_cfg, splits, device, cpus)
+        torch.manual_seed(seed * 100_003 + epoch)  # device augmentation draws, resume-consistent
         train_loss, ips, step = train_epoch(model, objective, phases, optimizer,
-                                            epoch_loader(stage_cfg, train_ds, epoch), device, cfg, epoch, step)
-        result = evaluate(model, objective, val_loader, device, cfg, splits)
+                                            pipeline.train_batches(epoch), device, cfg, epoch, step)
+        result = evaluate(model, objective, pipeline.val_batches(), device, cfg, splits)
         if not math.isfinite(result["val_loss"]):
             raise NonFiniteLoss(f"validation loss is {result['val_loss']} after epoch {epoch + 1}; "
                                 "the model diverged. Lower optim.lr.")

@@ -106,7 +106,8 @@ def test_the_cluster_environment_is_what_the_search_script_reads(tmp_path, monke
     env = dict(line.split("=", 1) for line in env.splitlines() if "=" in line)
     assert env["RAY_AUTH_MODE"] == "token" and env["RAY_ADDRESS"] == "auto"
     assert env["MLFLOW_TRACKING_USERNAME"] == "alice" and env["MLFLOW_TRACKING_PASSWORD"] == "pw"
-    for key in ("MLFLOW_TRACKING_URI", "CXR_TUNE_STORAGE_PATH", "CXR_TUNE_CACHE", "CXR_TUNE_GPUS_PER_TRIAL"):
+    for key in ("MLFLOW_TRACKING_URI", "CXR_TUNE_STORAGE_PATH", "CXR_TUNE_CACHE", "CXR_TUNE_GPUS_PER_TRIAL",
+                "CXR_TUNE_CPUS_PER_TRIAL"):
         monkeypatch.setenv(key, env[key])
     from search import runner
     from spaces.dualchexnet import SPEC
@@ -115,6 +116,7 @@ def test_the_cluster_environment_is_what_the_search_script_reads(tmp_path, monke
     assert args.storage_path == "s3://my-bucket/ray_results"
     assert args.tracking_uri == "http://127.0.0.1:5000"
     assert args.gpus_per_trial == 1  # no GPU exists yet when an autoscaling cluster starts the search
+    assert args.cpus_per_trial == 8  # a g5.2xlarge's CPUs, for the trial's loader workers
 
 
 def test_dockerfile_matches_this_ray_and_copies_existing_paths():

@@ -10,7 +10,9 @@ pytestmark = pytest.mark.slow
 
 def test_smoke_search_logs_three_trials_and_two_stage_grows_the_image(smoke_search, tiny_nih, tmp_path):
     work = tmp_path / "search"
-    _, _, parent, trials = smoke_search("cb_focal", work, "--data", str(tiny_nih))
+    # 2 CPUs per trial: each trial loads its batches in one forkserver worker inside its Ray actor
+    out, _, parent, trials = smoke_search("cb_focal", work, "--data", str(tiny_nih), "--cpus-per-trial", "2")
+    assert "each trial gets 2 CPU(s) and 0 GPU(s)" in out
     # the driver built the stage-1 (36 px) and the stage-2 (72 px) caches before any trial
     caches = {p.name.split("-")[-1] for p in (Path(os.environ["CXR_TUNE_CACHE"]) / "images").glob("*px")}
     assert {"36px", "72px"} <= caches

@@ -40,3 +40,27 @@ def test_gpus_per_trial_falls_back_to_the_environment(monkeypatch):
     monkeypatch.setenv("CXR_TUNE_GPUS_PER_TRIAL", "one")
     with pytest.raises(SystemExit, match="CXR_TUNE_GPUS_PER_TRIAL"):
         runner.parse_args(SPEC, [])
+
+
+def _node(cpu, gpu=0, alive=True):
+    return {"Alive": alive, "Resources": {"CPU": cpu, **({"GPU": gpu} if gpu else {})}}
+
+
+@pytest.mark.parametrize("gpus, nodes, cpus", [
+    (1, [_node(8, 1)], 8),                       # g5.2xlarge: the trial gets the node's 8 CPUs
+    (1, [_node(8, 1), _node(48, 4)], 8),         # the scarcest GPU node decides (48/4 = 12)
+    (2, [_node(48, 4)], 24),
+    (1, [_node(16, 0), _node(7, 2)], 3),         # CPU-only nodes do not count; 3.5 rounds down
+    (1, [_node(8, 1, alive=False), _node(16, 1)], 16),
+    (0.5, [_node(8, 1)], 1), (0, [_node(8, 1)], 1),  # GPU fractions and CPU trials: 1
+    (1, [_node(4)], 1),                          # no GPU node up yet (autoscaling)
+])
+def test_a_whole_gpu_trial_gets_the_cpus_that_come_with_its_gpus(gpus, nodes, cpus):
+    assert runner.default_cpus(gpus, nodes) == cpus
+
+
+def test_cpus_per_trial_falls_back_to_the_environment(monkeypatch):
+    monkeypatch.setenv("CXR_TUNE_CPUS_PER_TRIAL", "6")
+    assert runner.parse_args(SPEC, []).cpus_per_trial == 6
+    monkeypatch.delenv("CXR_TUNE_CPUS_PER_TRIAL")
+    assert runner.parse_args(SPEC, []).cpus_per_trial is None

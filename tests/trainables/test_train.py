@@ -54,6 +54,23 @@ def test_resume_from_epoch_k_reports_k_plus_1_and_matches_an_uninterrupted_run(t
     assert resumed.reports[0][0]["val_auc"] == pytest.approx(full.reports[-1][0]["val_auc"], abs=1e-6)
 
 
+@pytest.mark.parametrize("workers", [0, 1])
+def test_device_augmentation_trains_and_resumes_like_an_uninterrupted_run(tiny_nih, workers):
+    """data.augment_on: device on a CPU trial runs the GPU trial's batched augmentation, drawn
+    from the global RNG: persistent loader workers must not shift that stream on resume."""
+    cfg = merge(tiny_config(tiny_nih, max_epochs=2), {"data": {"augment_on": "device", "num_workers": workers}})
+    full = Recorder()
+    run(cfg, full)
+    resumed = Recorder(state=full.reports[0][1])
+    run(cfg, resumed)
+    assert [m["epoch"] for m, _ in resumed.reports] == [2]
+    assert resumed.reports[0][0]["train_loss"] == pytest.approx(full.reports[-1][0]["train_loss"], rel=1e-4)
+    assert resumed.reports[0][0]["val_auc"] == pytest.approx(full.reports[-1][0]["val_auc"], abs=1e-6)
+    cpu = Recorder()
+    run(tiny_config(tiny_nih, max_epochs=2), cpu)
+    assert cpu.reports[0][0]["train_loss"] != full.reports[0][0]["train_loss"]  # another random stream
+
+
 def test_local_reporter_round_trip(tiny_nih, tmp_path):
     cfg = tiny_config(tiny_nih, max_epochs=1)
     run(cfg, LocalReporter(tmp_path))
@@ -97,6 +114,29 @@ def test_non_finite_loss_ends_the_trial(tiny_nih):
     cfg = merge(tiny_config(tiny_nih), {"optim": {"lr": 1e30}, "sched": {"name": "none"}})
     with pytest.raises(FloatingPointError, match="lower optim.lr"):
         run(cfg, Recorder())
+
+
+@pytest.mark.parametrize("every, nan_at, batches, message", [
+    (4, 1, 10, "batches 0-3"), (4, 5, 10, "batches 4-7"), (3, 9, 10, "batch 9"), (50, 2, 10, "batches 0-9")])
+def test_a_non_finite_loss_stops_within_check_every_steps(every, nan_at, batches, message):
+    """The loss is checked every train.check_every steps (and at the end), not after each step."""
+    cfg = resolve({"model": {"name": "timm_classifier", "backbone": "resnet10t"}, "optim": {"lr": 0.1},
+                   "train": {"check_every": every}})
+    model = build_model({"name": "timm_classifier", "backbone": "resnet10t", "pretrained": False}, 3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    steps = []
+    optimizer.register_step_post_hook(lambda *_: steps.append(1))
+
+    def objective(out, y, mask, heads=None):
+        loss = out["out"].float().mean() * 0
+        return loss + (float("nan") if len(steps) >= nan_at else 0.0)
+
+    x, y = torch.randn(2, 3, 32, 32), torch.zeros(2, 3)
+    loader = [(x, y, torch.ones_like(y))] * batches
+    phases = Phases(cfg, model)
+    with pytest.raises(FloatingPointError, match=f"loss became nan at epoch 1, {message} .*lower optim.lr"):
+        train_epoch(model, objective, phases, optimizer, loader, torch.device("cpu"), cfg, 0, 0)
+    assert nan_at < len(steps) <= min(batches, (nan_at // every + 1) * every)
 
 
 @pytest.mark.parametrize("bad, match", [
@@ -231,18 +271,14 @@ def _spy_epochs(monkeypatch):
     """Record, per trained epoch, the batch size, the crop size and the weights it starts from."""
     import trainables.train as T
 
-    seen, real_loader, real_epoch = {}, T.epoch_loader, T.train_epoch
+    seen, real_epoch = {}, T.train_epoch
 
-    def loader(cfg, train_ds, epoch):
-        dl = real_loader(cfg, train_ds, epoch)
-        seen[epoch] = {"batch_size": dl.batch_size, "image": tuple(train_ds[0][0].shape)}
-        return dl
+    def epoch_fn(model, objective, phases, optimizer, batches, device, cfg, epoch, step):
+        batches = list(batches)
+        seen[epoch] = {"batch_size": len(batches[0][0]), "image": tuple(batches[0][0].shape[1:]),
+                       "start": {k: v.clone() for k, v in model.state_dict().items()}}
+        return real_epoch(model, objective, phases, optimizer, batches, device, cfg, epoch, step)
 
-    def epoch_fn(model, objective, phases, optimizer, dl, device, cfg, epoch, step):
-        seen[epoch]["start"] = {k: v.clone() for k, v in model.state_dict().items()}
-        return real_epoch(model, objective, phases, optimizer, dl, device, cfg, epoch, step)
-
-    monkeypatch.setattr(T, "epoch_loader", loader)
     monkeypatch.setattr(T, "train_epoch", epoch_fn)
     return seen
 

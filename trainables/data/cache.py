@@ -26,6 +26,10 @@ FORMAT_VERSION = 1
 _CHUNK = 64
 
 
+def usable_cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1  # not on macOS
+
+
 def default_cache_root() -> Path:
     return Path(os.environ.get("CXR_TUNE_CACHE", Path.home() / ".cache" / "cxr-tune"))
 
@@ -65,6 +69,14 @@ class ImageCache:
     def __getitem__(self, i: int) -> np.ndarray:
         return self.array[i]
 
+    # A loader worker started by spawn or forkserver receives the cache pickled: by its directory,
+    # so it maps the same file instead of receiving a copy of every image (np.memmap pickles as data).
+    def __getstate__(self) -> dict:
+        return {"directory": str(self.directory)}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["directory"])
+
     def rows(self, paths: list[str]) -> np.ndarray:
         return np.fromiter((self.row[p] for p in paths), dtype=np.int64, count=len(paths))
 
@@ -88,8 +100,7 @@ def build(paths: list[str], size: int, directory: Path, workers: int | None = No
     if n == 0:
         os.truncate(data_path, 0)
     jobs = [(str(data_path), n, size, s, paths[s:s + _CHUNK]) for s in range(0, n, _CHUNK)]
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()  # not on macOS
-    workers = workers or min(len(jobs), usable or 1) or 1
+    workers = workers or min(len(jobs), usable_cpus()) or 1
     bar = tqdm(total=n, desc=f"caching {n} images at {size}px", unit="img", disable=not progress)
     if workers == 1:
         for job in jobs:

@@ -139,15 +139,15 @@ class _OneHead:
 
 
 def _batch(root, policy):
-    from trainables.config import resolve
+    from trainables.config import merge, resolve
     from trainables.data.sources import load_splits
-    from trainables.train import Objective, make_loaders
+    from trainables.train import Objective, make_pipeline
 
     cfg = resolve({"model": {"name": "mlrfnet"}, "loss": {"name": "biased_focal"},
                    "data": {"root": str(root), "policy": policy, "image_size": 32, "resize": 36}})
     splits = load_splits(cfg["data"])
-    train_ds, _ = make_loaders(cfg, splits)
-    _, y, mask = next(iter(torch.utils.data.DataLoader(train_ds, batch_size=24)))
+    pipeline = make_pipeline(merge(cfg, {"data": {"batch_size": 24}}), splits, torch.device("cpu"))
+    _, y, mask = next(iter(pipeline.train_batches(epoch=0)))  # the same images under every policy
     return Objective(cfg, _OneHead(), splits.train.positive_counts()), y, mask, splits.labels
 
 
