@@ -167,11 +167,6 @@ def autocast(device: torch.device, cfg: dict):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
-def layout(device: torch.device) -> torch.memory_format:
-    # convolutions run fastest in NHWC on tensor cores; the model is converted to it on CUDA
-    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
-
-
 def _check_finite(total: torch.Tensor, epoch: int, first: int, last: int, phase: dict, cfg: dict) -> None:
     # `total` sums every batch's loss, so one NaN or inf batch leaves it non-finite.
     if not torch.isfinite(total):
@@ -184,15 +179,13 @@ def _check_finite(total: torch.Tensor, epoch: int, first: int, last: int, phase:
 
 
 def train_epoch(model, objective, phases, optimizer, batches, device, cfg, epoch, step):
-    """One pass over `batches` of (x, y, mask). The loss stays on the device: the host waits
-    for the GPU only every train.check_every steps, to check that it is finite, and at the end."""
+    """One pass over `batches` of (x, y, mask), already on `device` (InputPipeline). The loss
+    stays there: the host waits for the GPU only every train.check_every steps, to check that
+    it is finite, and at the end."""
     total, count, start = torch.zeros((), device=device), 0, time.perf_counter()
-    memory_format = layout(device)
     clip, every = cfg["train"]["grad_clip"], cfg["train"]["check_every"]
     checked, last = 0, -1
     for last, (x, y, mask) in enumerate(batches):
-        x = x.to(device, non_blocking=True).to(memory_format=memory_format)
-        y, mask = y.to(device, non_blocking=True), mask.to(device, non_blocking=True)
         phase = phases.at(epoch, step)
         phases.apply(model, phase)
         with autocast(device, cfg):
@@ -221,9 +214,7 @@ def train_epoch(model, objective, phases, optimizer, batches, device, cfg, epoch
 def evaluate(model, objective, batches, device, cfg, splits) -> dict:
     model.eval()
     scores, loss_sum, n = [], torch.zeros((), device=device), 0
-    for x, y, mask in batches:
-        x = x.to(device, non_blocking=True).to(memory_format=layout(device))
-        y, mask = y.to(device, non_blocking=True), mask.to(device, non_blocking=True)
+    for x, y, mask in batches:  # already on the device (InputPipeline)
         with autocast(device, cfg):
             out = model(x)
         loss_sum += objective(out, y, mask).float() * len(x)

@@ -38,7 +38,8 @@ def loader_workers(value, cpus: float | None) -> int:
 
 
 class InputPipeline:
-    """Batches already on `device`, transformed: `train_batches(epoch)` and `val_batches()`."""
+    """Batches on `device`, transformed, in the model's memory layout: `train_batches(epoch)`
+    and `val_batches()`."""
 
     def __init__(self, data_cfg: dict, seed: int, splits, cache, device: torch.device, cpus: float | None):
         d, self.device = data_cfg, device
@@ -49,6 +50,7 @@ class InputPipeline:
                               f"data.num_workers={d['num_workers']!r} gives none here ({cpus or 1:g} CPU(s)); "
                               "remove data.prefetch_factor or set data.num_workers >= 1")
         pin = device.type == "cuda"
+        self.layout = torch.channels_last if device.type == "cuda" else torch.contiguous_format
         if self.on_device:
             self.augment = DeviceAugment(d)
             train_ds, val_ds = RowDataset(splits.train, cache), RowDataset(splits.val, cache)
@@ -78,7 +80,9 @@ class InputPipeline:
 
     def _move(self, batch, transform):
         x, y, mask = (t.to(self.device, non_blocking=True) for t in batch)
-        return (transform(x) if transform else x), y, mask
+        x = transform(x) if transform else x
+        # the model is NHWC on CUDA (run()): convolutions are fastest so on tensor cores
+        return x.contiguous(memory_format=self.layout), y, mask
 
     def train_batches(self, epoch: int):
         self.sampler.set_epoch(epoch)
