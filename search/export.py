@@ -29,30 +29,39 @@ def parse_value(text: str):
         return text
 
 
-def export(tracking_uri: str, experiment: str, top: int, out, metric: str = "val_auc") -> list[Path]:
-    client = MlflowClient(tracking_uri)
+def top_runs(client: MlflowClient, experiment: str, top: int, metric: str = "val_auc") -> list:
+    """The `top` trial runs of `experiment` by their final `metric`, best first."""
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         names = [e.name for e in client.search_experiments()]
-        raise SystemExit(f"No MLflow experiment {experiment!r} at {tracking_uri}; there are {names}")
+        raise SystemExit(f"No MLflow experiment {experiment!r} at {client.tracking_uri}; there are {names}")
     runs = client.search_runs([exp.experiment_id], filter_string=f"tags.`cxr.role` = 'trial' and metrics.{metric} > 0",
                               order_by=[f"metrics.{metric} DESC"], max_results=top)
     if not runs:
         raise SystemExit(f"No trial of {experiment!r} has a {metric} metric yet.")
+    return runs
+
+
+def run_doc(run) -> dict:
+    """A trial run as an exported YAML holds it: nested config, metrics, run ids, checkpoint."""
+    return {
+        "config": unflatten({k: parse_value(v) for k, v in run.data.params.items()}),
+        "metrics": dict(sorted(run.data.metrics.items())),
+        "mlflow_run_id": run.info.run_id,
+        "parent_run_id": run.data.tags.get("mlflow.parentRunId"),
+        "status": run.data.tags.get("cxr.status"),
+        "checkpoint": run.data.tags.get("cxr.checkpoint"),
+    }
+
+
+def export(tracking_uri: str, experiment: str, top: int, out, metric: str = "val_auc") -> list[Path]:
+    runs = top_runs(MlflowClient(tracking_uri), experiment, top, metric)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for rank, run in enumerate(runs, 1):
-        doc = {
-            "config": unflatten({k: parse_value(v) for k, v in run.data.params.items()}),
-            "metrics": dict(sorted(run.data.metrics.items())),
-            "mlflow_run_id": run.info.run_id,
-            "parent_run_id": run.data.tags.get("mlflow.parentRunId"),
-            "status": run.data.tags.get("cxr.status"),
-            "checkpoint": run.data.tags.get("cxr.checkpoint"),
-        }
         path = out / f"{experiment}-{rank:02d}-{run.info.run_id[:8]}.yaml"
-        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        path.write_text(yaml.safe_dump(run_doc(run), sort_keys=False))
         written.append(path)
     return written
 

@@ -61,6 +61,8 @@ def parse_args(spec: SearchSpec, argv=None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true", help="continue the latest (or --name) search at --storage-path")
     p.add_argument("--smoke-test", action="store_true", help="tiny and fast, for CI")
     p.add_argument("--export", default=None, metavar="DIR", help="also write the top configs as YAML here")
+    p.add_argument("--evaluate", action="store_true", help="after the search, score the best trial's checkpoint "
+                   "on the test split beside the paper's table (search/evaluate.py), logged under the parent run")
     p.add_argument("--pretrained", dest="pretrained", action="store_true", default=None,
                    help="start from ImageNet weights (the default for real data)")
     p.add_argument("--no-pretrained", dest="pretrained", action="store_false",
@@ -253,4 +255,7 @@ def report(results, spec: SearchSpec, args, exp_path: str):
         from search.export import export
         written = export(shown, args.experiment_name, top=3, out=args.export)
         print(f"exported {len(written)} config(s) to {args.export}")
+    if args.evaluate:
+        from search.evaluate import evaluate_search
+        evaluate_search(shown, args.experiment_name, exp_path)
     return results

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from spaces.paper_numbers import PaperRow
 from trainables.config import merge
 
 # From scratch (the embedded set has no use for ImageNet weights), small images, one thread per
@@ -42,3 +43,5 @@ class SearchSpec:
     smoke: dict = field(default_factory=dict)
     # merged over the chosen profile when --data is a CheXpert root (e.g. search data.policy)
     chexpert: dict = field(default_factory=dict)
+    # the paper's headline row of test AUCs per dataset (chestxray14, chexpert), for evaluate.py
+    paper: dict[str, PaperRow] = field(default_factory=dict)

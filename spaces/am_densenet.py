@@ -10,6 +10,7 @@ small one of our own, α {0.25, 0.5, 0.75} x γ {0, 1, 2} (9 trials, γ 0 = α-w
 from ray import tune
 
 from spaces import LAPTOP, SMOKE, SearchSpec, profile
+from spaces.paper_numbers import PaperRow
 from trainables.papers import SETUPS
 
 BASE = SETUPS["am_densenet"]
@@ -37,4 +38,5 @@ SPEC = SearchSpec(
     columns=["loss/alpha", "loss/gamma", "model/reduction", "optim/lr"],
     cpu=profile(LAPTOP, 8, {"optim": {"lr": 1e-3}}, **SCRATCH_LR),
     smoke=profile(SMOKE, 3, {"optim": {"lr": 1e-3}}, **SCRATCH_LR),
+    paper={"chestxray14": PaperRow("AM_DenseNet (DenseNet-121 + CBAM, focal loss)", "chestxray14", "random")},
 )

@@ -16,6 +16,7 @@ everything else at the warm start (5 trials).
 from ray import tune
 
 from spaces import LAPTOP, SMOKE, SearchSpec, profile
+from spaces.paper_numbers import PaperRow
 from trainables.papers import SETUPS
 
 BASE = SETUPS["cb_focal"]
@@ -55,4 +56,5 @@ SPEC = SearchSpec(
     cpu=profile(LAPTOP, 8, {"model": {"backbone": "resnet10t"}, "data": {"image_size": 48, "resize": 56}},
                 **CPU_SPACE),
     smoke=profile(SMOKE, 3, {"model": {"backbone": "efficientnet_b0"}}, **SMOKE_SPACE),
+    paper={"chestxray14": PaperRow("weighted focal loss β=0.9998 EfficientNet-B3 two-stage", "chestxray14", "official")},
 )

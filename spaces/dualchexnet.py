@@ -8,6 +8,7 @@ w_D = w_R = 0.3). `--grid`: the paper's λ {0, .5, 1, 1.5, 2} x {AVG, MAX, Conca
 from ray import tune
 
 from spaces import LAPTOP, SMOKE, SearchSpec, profile
+from spaces.paper_numbers import PaperRow
 from trainables.papers import SETUPS
 
 PAPER_PAIRS = ["resnet50+densenet121", "resnet101+densenet169"]
@@ -48,4 +49,5 @@ SPEC = SearchSpec(
     smoke=profile(SMOKE, 3, {"model": {"backbones": "resnet10t+resnet10t"}},
                   space={"model": {"backbones": tune.choice(["resnet10t+resnet10t"])}},
                   best={"model": {"backbones": "resnet10t+resnet10t"}}),
+    paper={"chestxray14": PaperRow("DualCheXNet-1 (R-50 & D-121; DLF Concat3, λ=0.5)", "chestxray14", "official")},
 )

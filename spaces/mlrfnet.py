@@ -13,6 +13,7 @@ et al.'s focal default). `--grid`: the paper's λ grid {0.1, 0.3, 0.5}³ (27 tri
 from ray import tune
 
 from spaces import LAPTOP, SMOKE, SearchSpec, profile
+from spaces.paper_numbers import PaperRow
 from trainables.data.chexpert import NAMED_POLICIES
 from trainables.papers import SETUPS
 
@@ -52,4 +53,6 @@ SPEC = SearchSpec(
     chexpert=CHEXPERT,
     cpu=profile(LAPTOP, 8, {"optim": {"lr": 1e-3}}, **SCRATCH_LR),
     smoke=profile(SMOKE, 3, {"optim": {"lr": 1e-3}}, **SCRATCH_LR),
+    paper={"chestxray14": PaperRow("MLRFNet (Res2Net50 + ECA + MRFC, biased focal loss)", "chestxray14", "70/10/20"),
+           "chexpert": PaperRow("MLRFNet (U-O&U-Z: U-Ones for Atelectasis/Edema, U-Zeros for others)", "chexpert", "official")},
 )

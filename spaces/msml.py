@@ -13,6 +13,7 @@ Table 2 (the three strategies) for ResNet-18 and DenseNet-121, 6 trials.
 from ray import tune
 
 from spaces import LAPTOP, SMOKE, SearchSpec, profile
+from spaces.paper_numbers import PaperRow
 from trainables.papers import SETUPS
 
 PAPER_BACKBONES = ["resnet18", "densenet121", "resnet50"]
@@ -51,4 +52,5 @@ SPEC = SearchSpec(
                              "optim": {"lr": 1e-3}},
                   space={"model": {"backbone": tune.choice(["resnet10t"])}, "optim": {"lr": tune.loguniform(1e-4, 1e-2)}},
                   best={"model": {"backbone": "resnet10t"}, "optim": {"lr": 1e-3}}),
+    paper={"chestxray14": PaperRow("D121 + D121-F-MSML", "chestxray14", "random")},
 )

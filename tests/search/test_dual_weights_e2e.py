@@ -1,9 +1,12 @@
-"""The user's command, as a subprocess: search/dual_weights.py --smoke-test, then MLflow, export, train, resume."""
+"""The user's command, as a subprocess: search/dual_weights.py --smoke-test --evaluate, then MLflow,
+export, train, evaluate, resume."""
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
@@ -26,7 +29,7 @@ def searched(tmp_path_factory):
     work = tmp_path_factory.mktemp("search")
     os.environ["CXR_TUNE_CACHE"] = str(tmp_path_factory.getbasetemp() / "cxr-cache")
     out = sh([str(ROOT / "search" / "dual_weights.py"), "--smoke-test", "--storage-path", str(work / "rr"),
-              "--name", "smoke", "--export", str(work / "exports")], cwd=work)
+              "--name", "smoke", "--export", str(work / "exports"), "--evaluate"], cwd=work)
     return work, out
 
 
@@ -71,6 +74,58 @@ def test_exported_yaml_trains(searched):
     out = sh(["-m", "trainables.train", "--config", str(files[0]), "--out", str(work / "final"),
               "--max-epochs", "1"], cwd=ROOT)
     assert "done: val_auc" in out and (work / "final" / "best" / "state.pt").is_file()
+
+
+def evaluations(client):
+    exp = client.get_experiment_by_name("dual_weights")
+    return [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("cxr.role") == "evaluation"]
+
+
+def test_evaluate_flag_scores_the_best_trial_under_the_parent_run(searched):
+    work, out = searched
+    client = MlflowClient(f"sqlite:///{work / 'mlflow.db'}")
+    _, (parent,) = trial_runs(client)
+    (ev,) = evaluations(client)
+    assert ev.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    assert ev.data.tags["cxr.source_run_id"] == parent.data.tags["cxr.best_run_id"]
+    assert ev.data.tags["cxr.synthetic"] == "true" and ev.data.tags["cxr.space"] == "dualchexnet"
+    assert {a.path for a in client.list_artifacts(ev.info.run_id)} == {"comparison.md", "roc.png", "test_auc.csv", "weights"}
+    folder = work / "rr" / "smoke" / "evaluation" / f"run-{parent.data.tags['cxr.best_run_id'][:8]}"
+    table = pd.read_csv(folder / "test_auc.csv", index_col="label")
+    assert ev.data.metrics["test_auc"] == pytest.approx(table.loc["mean", "auc"])
+    assert f"test AUC {table.loc['mean', 'auc']:.4f}" in out and "| **mean** |" in out
+    assert "**Embedded synthetic dataset.**" in (folder / "comparison.md").read_text()
+
+
+def test_evaluate_command_registers_a_model_that_gives_the_same_test_scores(searched):
+    work, _ = searched
+    uri = f"sqlite:///{work / 'mlflow.db'}"
+    out = sh(["-m", "search.evaluate", "--experiment", "dual_weights", "--top", "1", "--register", "cxr-smoke",
+              "--tracking-uri", uri, "--out", str(work / "evaluations")], cwd=work)
+    assert "evaluated 1 trial(s)" in out
+    client = MlflowClient(uri)
+    runs = evaluations(client)  # --evaluate's and this one: the same best trial, the same numbers
+    assert len(runs) == 2 and len({r.data.tags["cxr.source_run_id"] for r in runs}) == 1
+    assert len({r.data.metrics["test_auc"] for r in runs}) == 1
+    (folder,) = (work / "evaluations").iterdir()
+    table = pd.read_csv(folder / "test_auc.csv", index_col="label")
+
+    import mlflow
+
+    from search.evaluate import rows_of_test_split
+    from trainables import metrics as M
+    from trainables.config import resolve
+    from trainables.data.sources import load_splits
+
+    mlflow.set_tracking_uri(uri)
+    model = mlflow.pyfunc.load_model("models:/cxr-smoke/1")
+    cfg = resolve({"data": {"root": None, "image_size": 32, "resize": 36}})  # the smoke profile's sizes
+    splits = load_splits(cfg["data"])
+    got = model.predict(np.asarray(rows_of_test_split(splits, cfg["data"])))
+    assert list(got.columns) == list(splits.labels)
+    aucs = M.per_label_auc(splits.test.labels, got.to_numpy(), splits.labels, splits.test.mask)
+    for label, auc in aucs.items():
+        assert auc == table.loc[label, "auc"], label  # identical, not approximately equal
 
 
 def test_resume_of_a_finished_search_reruns_nothing(searched):

@@ -1,0 +1,93 @@
+"""One evaluation into MLflow: a run (`cxr.role = evaluation`) nested under the search's parent run,
+tagged with the source trial; test metrics, the three files, the model as a state dict plus its
+config YAML, and, with `--register NAME`, a pyfunc model in the registry (search/pyfunc_model.py).
+"""
+from __future__ import annotations
+
+import math
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+from search.mlflow_logging import MAX_PARAM
+from search.scoring import MEAN, WAUC
+from trainables.config import flatten
+
+PYFUNC = Path(__file__).with_name("pyfunc_model.py")
+
+
+def _metrics(result) -> list[Metric]:
+    out = []
+    for label, r in result.table.iterrows():
+        base, suffix = {MEAN: ("test_auc", ""), WAUC: ("test_wauc", "")}.get(label, ("test_auc", f"/{label}"))
+        values = {f"{base}{suffix}": r["auc"], f"{base}_ci_low{suffix}": r["ci_low"],
+                  f"{base}_ci_high{suffix}": r["ci_high"]}
+        if suffix:
+            values[f"test_positives{suffix}"] = r["positives"]
+        out += [Metric(k, float(v), 0, 0) for k, v in values.items() if v is not None and math.isfinite(float(v))]
+    return out
+
+
+def log_evaluation(client: MlflowClient, c, config: dict, state: dict, labels: list, result, ctx, paper,
+                   files: dict, args) -> str:
+    if c.experiment_id:
+        experiment_id = c.experiment_id
+    else:
+        exp = client.get_experiment_by_name(args.experiment_name)
+        experiment_id = exp.experiment_id if exp else client.create_experiment(args.experiment_name)
+    tags = {"cxr.role": "evaluation", "cxr.mode": ctx.mode, "cxr.checkpoint_epoch": str(ctx.epoch),
+            "cxr.dataset": ctx.dataset, "cxr.split": ctx.split, "cxr.synthetic": str(ctx.synthetic).lower(),
+            "cxr.ci_method": result.method, "cxr.space": ctx.space or "",
+            "cxr.paper_system": paper.row.system if paper else ""}
+    if c.parent_id:
+        tags["mlflow.parentRunId"] = c.parent_id
+    if c.run_id:
+        tags["cxr.source_run_id"] = c.run_id
+    run = client.create_run(experiment_id, run_name=f"evaluation-{c.name}", tags=tags)
+    run_id = run.info.run_id
+    params = [Param(k, str(v)[:MAX_PARAM]) for k, v in sorted(flatten(config).items())]
+    for i in range(0, len(params), 100):
+        client.log_batch(run_id, params=params[i:i + 100])
+    client.log_batch(run_id, metrics=_metrics(result))
+    for path in files.values():
+        client.log_artifact(run_id, str(path))
+    with tempfile.TemporaryDirectory() as d:
+        weights = {"state_dict": Path(d) / "state_dict.pt", "config": Path(d) / "config.yaml"}
+        torch.save({"model": state["model"], "epoch": int(state["epoch"]), "step": int(state.get("step", 0))},
+                   weights["state_dict"])
+        weights["config"].write_text(yaml.safe_dump({"config": config, "labels": labels}, sort_keys=False))
+        client.log_artifacts(run_id, d, artifact_path="weights")
+        if args.register:
+            register(client, run_id, weights, labels, config, state, args.register)
+    client.set_terminated(run_id, "FINISHED")
+    return run_id
+
+
+def register(client: MlflowClient, run_id: str, weights: dict, labels: list, config: dict, state: dict,
+             name: str) -> None:
+    import mlflow
+    import timm
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema, TensorSpec
+
+    from trainables.predict import final_config
+
+    size = final_config(config, int(state["epoch"]))["data"]["resize"]
+    signature = ModelSignature(inputs=Schema([TensorSpec(np.dtype(np.uint8), (-1, size, size))]),
+                               outputs=Schema([ColSpec("double", label) for label in labels]))
+    mlflow.set_tracking_uri(client.tracking_uri)
+    with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
+        # MLflow asks for type hints and an input example; the signature above says it all
+        warnings.simplefilter("ignore", UserWarning)
+        mlflow.pyfunc.log_model(
+            name="model", python_model=str(PYFUNC), artifacts={k: str(v) for k, v in weights.items()},
+            signature=signature, registered_model_name=name,
+            # listed, not inferred: inference would load the model in a subprocess
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"timm=={timm.__version__}",
+                              f"numpy=={np.__version__}", "pandas", "pyyaml", "cxr-tune"])
