@@ -79,12 +79,16 @@ def read_state(where: str) -> dict:
                          "train again with --retrain") from None
 
 
+def _model_space(config: dict) -> str | None:
+    return MODEL_SPACES.get(config.get("model", {}).get("name"))
+
+
 def _space_of(client: MlflowClient, doc: dict) -> str | None:
     if doc.get("parent_run_id"):
         space = client.get_run(doc["parent_run_id"]).data.tags.get("cxr.space")
         if space:
             return space
-    return MODEL_SPACES.get(doc["config"].get("model", {}).get("name"))
+    return _model_space(doc["config"])
 
 
 def from_run(client: MlflowClient, run, name: str) -> Candidate:
@@ -113,7 +117,7 @@ def candidates(args, client: MlflowClient) -> list[Candidate]:
             print(f"note: run {doc['mlflow_run_id']} is not at {args.tracking_uri}; the evaluation is logged to "
                   f"experiment {args.experiment_name!r} instead")
         return [Candidate(name=path.stem, config=config, checkpoint=doc.get("checkpoint"),
-                          space=MODEL_SPACES.get(config.get("model", {}).get("name")))]
+                          space=_model_space(config))]
     run = _get_run(client, args.source)
     if run is None:
         raise SystemExit(f"{args.source!r} is neither a YAML file nor a run id at {args.tracking_uri}")

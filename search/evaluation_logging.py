@@ -12,12 +12,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from search.mlflow_logging import MAX_PARAM
+from search.mlflow_logging import experiment_id, log_params
 from search.scoring import MEAN, WAUC
-from trainables.config import flatten
 
 PYFUNC = Path(__file__).with_name("pyfunc_model.py")
 
@@ -36,11 +35,6 @@ def _metrics(result) -> list[Metric]:
 
 def log_evaluation(client: MlflowClient, c, config: dict, state: dict, labels: list, result, ctx, paper,
                    files: dict, args) -> str:
-    if c.experiment_id:
-        experiment_id = c.experiment_id
-    else:
-        exp = client.get_experiment_by_name(args.experiment_name)
-        experiment_id = exp.experiment_id if exp else client.create_experiment(args.experiment_name)
     tags = {"cxr.role": "evaluation", "cxr.mode": ctx.mode, "cxr.checkpoint_epoch": str(ctx.epoch),
             "cxr.dataset": ctx.dataset, "cxr.split": ctx.split, "cxr.synthetic": str(ctx.synthetic).lower(),
             "cxr.ci_method": result.method, "cxr.space": ctx.space or "",
@@ -49,11 +43,10 @@ def log_evaluation(client: MlflowClient, c, config: dict, state: dict, labels: l
         tags["mlflow.parentRunId"] = c.parent_id
     if c.run_id:
         tags["cxr.source_run_id"] = c.run_id
-    run = client.create_run(experiment_id, run_name=f"evaluation-{c.name}", tags=tags)
+    run = client.create_run(c.experiment_id or experiment_id(client, args.experiment_name),
+                            run_name=f"evaluation-{c.name}", tags=tags)
     run_id = run.info.run_id
-    params = [Param(k, str(v)[:MAX_PARAM]) for k, v in sorted(flatten(config).items())]
-    for i in range(0, len(params), 100):
-        client.log_batch(run_id, params=params[i:i + 100])
+    log_params(client, run_id, config)
     client.log_batch(run_id, metrics=_metrics(result))
     for path in files.values():
         client.log_artifact(run_id, str(path))

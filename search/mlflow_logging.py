@@ -32,6 +32,18 @@ def _metrics(result: dict) -> dict:
     return out
 
 
+def experiment_id(client: MlflowClient, name: str) -> str:
+    exp = client.get_experiment_by_name(name)
+    return exp.experiment_id if exp else client.create_experiment(name)
+
+
+def log_params(client: MlflowClient, run_id: str, config: dict) -> None:
+    """The flattened config as params, in MLflow's batches of at most 100."""
+    params = [Param(k, str(v)[:MAX_PARAM]) for k, v in sorted(flatten(config).items())]
+    for i in range(0, len(params), 100):
+        client.log_batch(run_id, params=params[i:i + 100])
+
+
 class MLflowSearchCallback(Callback):
     def __init__(self, tracking_uri: str, experiment: str, max_epochs: int, tags: dict,
                  parent_name: str):
@@ -64,8 +76,7 @@ class MLflowSearchCallback(Callback):
         self.runs = dict(state.get("runs", {}))
 
     def setup(self, **info):
-        exp = self.client.get_experiment_by_name(self.experiment)
-        exp_id = exp.experiment_id if exp else self.client.create_experiment(self.experiment)
+        exp_id = experiment_id(self.client, self.experiment)
         if self.parent_id is None:
             run = self.client.create_run(exp_id, run_name=self.parent_name,
                                          tags={**self.tags, "cxr.role": "search"})
@@ -82,9 +93,7 @@ class MLflowSearchCallback(Callback):
             "mlflow.parentRunId": self.parent_id, "cxr.role": "trial", "cxr.trial_id": trial.trial_id,
             "cxr.status": "running"})
         self.runs[trial.trial_id] = run.info.run_id
-        params = [Param(k, str(v)[:MAX_PARAM]) for k, v in sorted(flatten(trial.config).items())]
-        for i in range(0, len(params), 100):
-            self.client.log_batch(run.info.run_id, params=params[i:i + 100])
+        log_params(self.client, run.info.run_id, trial.config)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         run_id = self.runs.get(trial.trial_id)
