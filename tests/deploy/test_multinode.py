@@ -94,6 +94,7 @@ def cluster(tmp_path_factory, monkeypatch_module):
     """Head + 2 workers, one CPU each. Own temp dir (short: raylet socket paths are capped at 107
     chars) and no /tmp/ray/ray_current_cluster: other Ray users on this machine must not attach."""
     import ray._private.utils
+    import ray.experimental.internal_kv
     from ray.cluster_utils import Cluster
 
     cache = str(tmp_path_factory.getbasetemp() / "cxr-cache")
@@ -115,6 +116,10 @@ def cluster(tmp_path_factory, monkeypatch_module):
             c.remove_node(node, allow_graceful=False)
         if c.head_node is not None:
             c.remove_node(c.head_node, allow_graceful=False)
+        # Drop this process's GCS clients of the dead head, as Cluster.shutdown() does: a later
+        # in-process Ray user would otherwise wait on them, and Ray ends the process after 60 s.
+        ray.experimental.internal_kv._internal_kv_reset()
+        c.global_state.disconnect()
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
