@@ -35,8 +35,10 @@ from mlflow.tracking import MlflowClient
 from search import comparison, roc_plot
 from search.export import run_doc, top_runs
 from search.scoring import score_split
+from search.tracking_check import check_tracking
 from spaces.paper_numbers import DATASETS, numbers
 from trainables.config import merge
+from trainables.errors import Parser, UserError, at_least, cli
 from trainables.data import synthetic
 from trainables.data.cache import get_cache
 from trainables.data.sources import load_splits
@@ -64,7 +66,7 @@ def read_state(where: str) -> dict:
     """The checkpoint's state dicts, from a local directory or a URI (s3://, gs://, file://)."""
     if "://" not in where:
         if not (Path(where) / STATE_FILE).is_file():
-            raise SystemExit(f"checkpoint {where} has no {STATE_FILE}: the trial's storage must be reachable "
+            raise UserError(f"checkpoint {where} has no {STATE_FILE}: the trial's storage must be reachable "
                              "from here (pass the search's --storage-path there), or train again with --retrain")
         return load_state(where)
     import pyarrow.fs as pafs
@@ -75,7 +77,7 @@ def read_state(where: str) -> dict:
             pafs.copy_files(f"{path.rstrip('/')}/{STATE_FILE}", f"{d}/{STATE_FILE}", source_filesystem=fs)
             return load_state(d)
     except (OSError, ValueError) as err:
-        raise SystemExit(f"cannot read checkpoint {where}: {err}; check the credentials for that storage, or "
+        raise UserError(f"cannot read checkpoint {where}: {err}; check the credentials for that storage, or "
                          "train again with --retrain") from None
 
 
@@ -105,7 +107,7 @@ def candidates(args, client: MlflowClient) -> list[Candidate]:
     path = Path(args.source)
     if path.suffix in (".yaml", ".yml") or path.is_file():
         if not path.is_file():
-            raise SystemExit(f"{path} does not exist; pass an exported YAML, a trial's MLflow run id, or --experiment")
+            raise UserError(f"{path} does not exist; pass an exported YAML, a trial's MLflow run id, or --experiment")
         doc = yaml.safe_load(path.read_text()) or {}
         config = doc.get("config", doc)
         run = _get_run(client, doc.get("mlflow_run_id"))
@@ -120,7 +122,7 @@ def candidates(args, client: MlflowClient) -> list[Candidate]:
                           space=_model_space(config))]
     run = _get_run(client, args.source)
     if run is None:
-        raise SystemExit(f"{args.source!r} is neither a YAML file nor a run id at {args.tracking_uri}")
+        raise UserError(f"{args.source!r} is neither a YAML file nor a run id at {args.tracking_uri}")
     return [from_run(client, run, f"run-{run.info.run_id[:8]}")]
 
 
@@ -143,7 +145,7 @@ def rows_of_test_split(splits, data_cfg: dict):
 def trained_state(c: Candidate, config: dict, args, out: Path) -> dict:
     if not args.retrain:
         if not c.checkpoint:
-            raise SystemExit(f"{c.name}: no checkpoint recorded (cxr.checkpoint); train it with --retrain")
+            raise UserError(f"{c.name}: no checkpoint recorded (cxr.checkpoint); train it with --retrain")
         return read_state(c.checkpoint)
     config = merge(config, {"train": {"max_epochs": args.max_epochs}} if args.max_epochs else {})
     folder = out / "retrain"
@@ -195,26 +197,26 @@ def evaluate_search(tracking_uri: str, experiment: str, exp_path: str) -> list[d
         order_by=["attributes.start_time DESC"], max_results=1) if exp else []
     best = parents[0].data.tags.get("cxr.best_run_id") if parents else None
     if not best:
-        raise SystemExit(f"--evaluate: no best trial recorded in MLflow for {exp_path}")
+        raise UserError(f"--evaluate: no best trial recorded in MLflow for {exp_path}")
     out = f"{exp_path}/evaluation" if "://" not in exp_path else "evaluations"
     return main([best, "--tracking-uri", tracking_uri, "--out", out])
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = Parser(description=__doc__.splitlines()[0],
+               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("source", nargs="?", help="an exported YAML (or any trial config YAML), or a trial's MLflow run id")
     p.add_argument("--experiment", help="evaluate this search's top trials (by final val_auc) instead of SOURCE")
-    p.add_argument("--top", type=int, default=1, help="with --experiment: how many trials")
+    p.add_argument("--top", type=at_least(1), default=1, help="with --experiment: how many trials")
     p.add_argument("--retrain", action="store_true", help="train from scratch (full schedule, best-val epoch) "
                    "instead of loading the trial's checkpoint")
-    p.add_argument("--max-epochs", type=int, default=None, help="with --retrain: override train.max_epochs")
+    p.add_argument("--max-epochs", type=at_least(1), default=None, help="with --retrain: override train.max_epochs")
     p.add_argument("--data", default=None, help="the dataset root on this machine, if not the trial's")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--space", choices=SPACES, default=None,
                    help="whose paper to compare with (default: the search's space, from MLflow)")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of patients")
-    p.add_argument("--seed", type=int, default=0, help="seeds the bootstrap")
+    p.add_argument("--bootstrap", type=at_least(1), default=1000, help="bootstrap resamples of patients")
+    p.add_argument("--seed", type=at_least(0), default=0, help="seeds the bootstrap")
     p.add_argument("--out", default="evaluations", help="one folder per evaluated trial goes here")
     p.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"),
                    help="MLflow; env MLFLOW_TRACKING_URI")
@@ -225,17 +227,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if bool(args.source) == bool(args.experiment):
         p.error("pass SOURCE (a YAML or a run id) or --experiment NAME, not both and not neither")
-    for flag, value, least in (("--top", args.top, 1), ("--bootstrap", args.bootstrap, 1),
-                               ("--max-epochs", args.max_epochs or 1, 1)):
-        if value < least:
-            p.error(f"{flag} must be >= {least}, got {value}")
     if args.max_epochs and not args.retrain:
         p.error("--max-epochs only applies with --retrain")
     return args
 
 
+@cli
 def main(argv=None) -> list[dict]:
     args = parse_args(argv)
+    check_tracking(args.tracking_uri)
     start = time.perf_counter()
     client = MlflowClient(args.tracking_uri)
     results = [evaluate(c, args, client) for c in candidates(args, client)]

@@ -8,7 +8,6 @@ metrics, its MLflow run id and its checkpoint location, and trains as it is with
 """
 from __future__ import annotations
 
-import argparse
 import ast
 import os
 from pathlib import Path
@@ -16,7 +15,9 @@ from pathlib import Path
 import yaml
 from mlflow.tracking import MlflowClient
 
+from search.tracking_check import check_tracking
 from trainables.config import unflatten
+from trainables.errors import Parser, UserError, at_least, cli
 
 
 def parse_value(text: str):
@@ -34,11 +35,11 @@ def top_runs(client: MlflowClient, experiment: str, top: int, metric: str = "val
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         names = [e.name for e in client.search_experiments()]
-        raise SystemExit(f"No MLflow experiment {experiment!r} at {client.tracking_uri}; there are {names}")
+        raise UserError(f"No MLflow experiment {experiment!r} at {client.tracking_uri}; there are {names}")
     runs = client.search_runs([exp.experiment_id], filter_string=f"tags.`cxr.role` = 'trial' and metrics.{metric} > 0",
                               order_by=[f"metrics.{metric} DESC"], max_results=top)
     if not runs:
-        raise SystemExit(f"No trial of {experiment!r} has a {metric} metric yet.")
+        raise UserError(f"No trial of {experiment!r} has a {metric} metric yet.")
     return runs
 
 
@@ -66,14 +67,16 @@ def export(tracking_uri: str, experiment: str, top: int, out, metric: str = "val
     return written
 
 
+@cli
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = Parser(description=__doc__.splitlines()[0])
     p.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"))
     p.add_argument("--experiment", required=True)
-    p.add_argument("--top", type=int, default=5)
+    p.add_argument("--top", type=at_least(1), default=5)
     p.add_argument("--out", default="exports")
     p.add_argument("--metric", default="val_auc")
     args = p.parse_args(argv)
+    check_tracking(args.tracking_uri)
     for path in export(args.tracking_uri, args.experiment, args.top, args.out, args.metric):
         print(path)
 

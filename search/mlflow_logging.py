@@ -2,21 +2,30 @@
 
 Runs on the driver only. Params are the flattened config (`loss.lam`, `heads.w_d`); metrics
 are logged per epoch (step = epoch); each child gets `cxr.status` = completed |
-stopped_early (with `cxr.stopped_at_epoch`) | errored, so the MLflow UI alone answers which
-configs won, which were cut early and how val AUC evolved. The callback's state (parent and
-child run ids) is saved with the experiment, so `--resume` continues the same runs.
+stopped_early (with `cxr.stopped_at_epoch`) | errored | interrupted, so the MLflow UI alone
+answers which configs won, which were cut early and how val AUC evolved.
+
+Nothing here waits on the network: every call becomes an event in `search.tracking_queue`'s
+ordered queue, delivered by a background thread, so an MLflow outage neither stalls nor ends
+the search. The undelivered events and the run ids are the callback's saved state, so
+`--resume` continues the same runs and delivers what an earlier driver could not. At the end
+the callback waits up to `drain_timeout` seconds; whatever is still undelivered then goes to
+`pending_path` for `python -m search.sync`.
 """
 from __future__ import annotations
 
 import math
-import tempfile
+import sys
+import time
+import uuid
 from pathlib import Path
 
 import yaml
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Param
 from mlflow.tracking import MlflowClient
 from ray.tune import Callback
 
+from search.tracking_queue import Outbox, Sender
 from trainables.config import flatten
 
 LOGGED = ("val_auc", "val_wauc", "val_loss", "train_loss", "images_per_s", "lr", "epoch", "image_size")
@@ -37,126 +46,191 @@ def experiment_id(client: MlflowClient, name: str) -> str:
     return exp.experiment_id if exp else client.create_experiment(name)
 
 
+def param_texts(config: dict) -> dict:
+    """The flattened config as MLflow param values."""
+    return {k: str(v)[:MAX_PARAM] for k, v in sorted(flatten(config).items())}
+
+
 def log_params(client: MlflowClient, run_id: str, config: dict) -> None:
     """The flattened config as params, in MLflow's batches of at most 100."""
-    params = [Param(k, str(v)[:MAX_PARAM]) for k, v in sorted(flatten(config).items())]
+    params = [Param(k, v) for k, v in param_texts(config).items()]
     for i in range(0, len(params), 100):
         client.log_batch(run_id, params=params[i:i + 100])
 
 
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+# Where the last search of this process left undelivered events (None: all delivered).
+undelivered: dict = {"path": None, "count": 0}
+
+
 class MLflowSearchCallback(Callback):
     def __init__(self, tracking_uri: str, experiment: str, max_epochs: int, tags: dict,
-                 parent_name: str):
+                 parent_name: str, pending_path: str | None = None, drain_timeout: float = 300.0):
         self.tracking_uri = tracking_uri
         self.experiment = experiment
         self.max_epochs = max_epochs
         self.tags = tags
         self.parent_name = parent_name
-        self.parent_id: str | None = None
-        self.runs: dict[str, str] = {}
-        self.best: dict = {}
-        self._client = None
-
-    @property
-    def client(self) -> MlflowClient:
-        if self._client is None:
-            self._client = MlflowClient(self.tracking_uri)
-        return self._client
+        self.pending_path = pending_path
+        self.drain_timeout = drain_timeout
+        self.uid = uuid.uuid4().hex[:12]  # the parent's run key; trials are <uid>/<trial id>
+        self.started = False
+        self.trials: dict[str, str] = {}   # trial id -> cxr.status
+        self._restored: dict = {}
+        self._outbox = None
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state["_client"] = None  # pickled with the experiment; clients hold connections
+        state["_outbox"] = None  # pickled with the experiment; a thread and a connection are not state
         return state
 
+    # -- saved state ------------------------------------------------------------------------
     def get_state(self):
-        return {"parent_id": self.parent_id, "runs": dict(self.runs)}
+        outbox = self._outbox
+        return {"uid": self.uid, "started": self.started, "trials": dict(self.trials),
+                "runs": dict(outbox.sender.runs) if outbox else self._restored.get("runs", {}),
+                "pending": outbox.pending() if outbox else self._restored.get("pending", [])}
 
     def set_state(self, state):
-        self.parent_id = state.get("parent_id")
-        self.runs = dict(state.get("runs", {}))
+        if "parent_id" in state and "uid" not in state:  # saved before the outbox existed: same runs
+            old = state.get("runs", {})
+            state = {"started": True, "trials": {t: "unknown" for t in old},
+                     "runs": {self.uid: state["parent_id"], **{f"{self.uid}/{t}": r for t, r in old.items()}}}
+        self.uid = state.get("uid", self.uid)
+        self.started = state.get("started", False)
+        self.trials = dict(state.get("trials", {}))
+        self._restored = {"runs": state.get("runs", {}), "pending": state.get("pending", [])}
+        if self._outbox is not None:
+            self._outbox.sender.runs.update(self._restored["runs"])
+            self._outbox.restore(self._restored["pending"])
+
+    # -- events -----------------------------------------------------------------------------
+    @property
+    def outbox(self) -> Outbox:
+        if self._outbox is None:
+            sender = Sender(self.tracking_uri, self.experiment, self._restored.get("runs"))
+            self._outbox = Outbox(sender, warn=lambda m: print(m, file=sys.stderr, flush=True))
+            self._outbox.restore(self._restored.get("pending", []))
+        return self._outbox
+
+    def put(self, op: str, key: str, **fields) -> None:
+        self.outbox.put({"op": op, "key": key, **fields})
+
+    def key(self, trial) -> str:
+        return f"{self.uid}/{trial.trial_id}"
 
     def setup(self, **info):
-        exp_id = experiment_id(self.client, self.experiment)
-        if self.parent_id is None:
-            run = self.client.create_run(exp_id, run_name=self.parent_name,
-                                         tags={**self.tags, "cxr.role": "search"})
-            self.parent_id = run.info.run_id
+        if not self.started:
+            self.put("run", self.uid, name=self.parent_name, tags={**self.tags, "cxr.role": "search"},
+                     parent=None, time=now_ms())
+            self.started = True
         else:
-            self.client.update_run(self.parent_id, status="RUNNING")
-        self.experiment_id = exp_id
+            self.put("status", self.uid, status="RUNNING", time=now_ms())
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        if trial.trial_id in self.runs:
-            self.client.set_tag(self.runs[trial.trial_id], "cxr.status", "running")
-            return
-        run = self.client.create_run(self.experiment_id, run_name=f"trial-{trial.trial_id}", tags={
-            "mlflow.parentRunId": self.parent_id, "cxr.role": "trial", "cxr.trial_id": trial.trial_id,
-            "cxr.status": "running"})
-        self.runs[trial.trial_id] = run.info.run_id
-        log_params(self.client, run.info.run_id, trial.config)
+        key = self.key(trial)
+        if trial.trial_id in self.trials:
+            self.put("tags", key, tags={"cxr.status": "running"})
+            self.put("status", key, status="RUNNING", time=now_ms())
+        else:
+            self.put("run", key, name=f"trial-{trial.trial_id}", parent=self.uid, time=now_ms(), tags={
+                "cxr.role": "trial", "cxr.trial_id": trial.trial_id, "cxr.status": "running"})
+            self.put("params", key, params=param_texts(trial.config))
+        self.trials[trial.trial_id] = "running"
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        run_id = self.runs.get(trial.trial_id)
-        if run_id is None:
+        if trial.trial_id not in self.trials:
             return
         step = int(result.get("epoch", iteration))
         ts = int(result.get("timestamp", 0) * 1000)
-        self.client.log_batch(run_id, metrics=[Metric(k, v, ts, step) for k, v in _metrics(result).items()])
+        metrics = [[k, v, ts, step] for k, v in _metrics(result).items()]
+        if metrics:
+            self.put("metrics", self.key(trial), metrics=metrics)
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
-        if trial.trial_id in self.runs:
+        if trial.trial_id in self.trials:
             fs = getattr(checkpoint.filesystem, "type_name", "local")  # keep s3:// etc. in the tag
             where = checkpoint.path if fs == "local" else f"{fs}://{checkpoint.path}"
-            self.client.set_tag(self.runs[trial.trial_id], "cxr.checkpoint", where)
+            self.put("tags", self.key(trial), tags={"cxr.checkpoint": where})
 
     def on_trial_recover(self, iteration, trials, trial, **info):
-        if trial.trial_id in self.runs:
-            self.client.set_tag(self.runs[trial.trial_id], "cxr.status", "retrying from checkpoint")
+        if trial.trial_id in self.trials:
+            self._finish(trial, "retrying from checkpoint", None)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        run_id = self.runs.get(trial.trial_id)
-        if run_id is None:
+        if trial.trial_id not in self.trials:
             return
         epoch = int((trial.last_result or {}).get("epoch", 0))
         if epoch < self.max_epochs:
-            tags = [RunTag("cxr.status", "stopped_early"), RunTag("cxr.stopped_at_epoch", str(epoch))]
+            self._finish(trial, "stopped_early", "FINISHED", {"cxr.stopped_at_epoch": str(epoch)})
         else:
-            tags = [RunTag("cxr.status", "completed")]
-        self.client.log_batch(run_id, tags=tags)
-        self.client.set_terminated(run_id, "FINISHED")
+            self._finish(trial, "completed", "FINISHED")
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        run_id = self.runs.get(trial.trial_id)
-        if run_id is None:
+        if trial.trial_id not in self.trials:
             return
-        message = "see the trial's error.txt in the Ray results folder"
-        if trial.error_file and Path(trial.error_file).is_file():
+        message = (trial.last_result or {}).get("cxr_error") or "see the trial's error.txt in the Ray results folder"
+        if not (trial.last_result or {}).get("cxr_error") and trial.error_file and Path(trial.error_file).is_file():
             lines = [l for l in Path(trial.error_file).read_text().splitlines() if l.strip()]
             message = lines[-1] if lines else message
-        self.client.log_batch(run_id, tags=[RunTag("cxr.status", "errored"),
-                                            RunTag("cxr.error", message[:MAX_PARAM])])
-        self.client.set_terminated(run_id, "FAILED")
+        self._finish(trial, "errored", "FAILED", {"cxr.error": message[:MAX_PARAM]})
+
+    def _finish(self, trial, status: str, run_status: str | None, extra: dict | None = None) -> None:
+        self.trials[trial.trial_id] = status
+        self.put("tags", self.key(trial), tags={"cxr.status": status, **(extra or {})})
+        if run_status:
+            self.put("status", self.key(trial), status=run_status, time=now_ms())
 
     def on_experiment_end(self, trials, **info):
-        """Best trial's metrics and config onto the parent run, plus counts by outcome."""
+        """Best trial's metrics and config onto the parent run, counts by outcome, then the drain.
+
+        A trial that started and neither completed nor errored was interrupted (Ctrl-C; Tune
+        marks it TERMINATED while it cleans up): its run is marked KILLED, as is the parent, and
+        `--resume` sets them RUNNING again."""
+        for t in trials:
+            if self.trials.get(t.trial_id) in ("running", "retrying from checkpoint"):
+                self._finish(t, "interrupted", "KILLED")
         status = {}
         for t in trials:
-            run_id = self.runs.get(t.trial_id)
-            if run_id:
-                s = self.client.get_run(run_id).data.tags.get("cxr.status", "unknown")
+            s = self.trials.get(t.trial_id)
+            if s:
                 status[s] = status.get(s, 0) + 1
-        tags = [RunTag(f"cxr.trials_{k.replace(' ', '_')}", str(v)) for k, v in status.items()]
-        tags.append(RunTag("cxr.trials_total", str(len(trials))))
+        tags = {f"cxr.trials_{k.replace(' ', '_')}": str(v) for k, v in status.items()}
+        tags["cxr.trials_total"] = str(len(trials))
         scored = [t for t in trials if isinstance((t.last_result or {}).get("val_auc"), float)
                   and math.isfinite(t.last_result["val_auc"])]
-        metrics = []
         if scored:
             best = max(scored, key=lambda t: t.last_result["val_auc"])
-            tags.append(RunTag("cxr.best_run_id", self.runs.get(best.trial_id, "")))
-            metrics = [Metric(f"best_{k}", v, 0, 0) for k, v in _metrics(best.last_result).items()]
-            with tempfile.TemporaryDirectory() as d:
-                path = Path(d) / "best_config.yaml"
-                path.write_text(yaml.safe_dump({"config": best.config}, sort_keys=False))
-                self.client.log_artifact(self.parent_id, str(path))
-        self.client.log_batch(self.parent_id, metrics=metrics, tags=tags)
-        self.client.set_terminated(self.parent_id, "FINISHED")
+            self.put("tags", self.uid, tags=tags, run_tags={"cxr.best_run_id": self.key(best)})
+            self.put("metrics", self.uid, metrics=[[f"best_{k}", v, now_ms(), 0]
+                                                   for k, v in _metrics(best.last_result).items()])
+            self.put("artifact", self.uid, name="best_config.yaml",
+                     text=yaml.safe_dump({"config": best.config}, sort_keys=False))
+        else:
+            self.put("tags", self.uid, tags=tags)
+        interrupted = status.get("interrupted", 0) > 0
+        self.put("status", self.uid, status="KILLED" if interrupted else "FINISHED", time=now_ms())
+        self.close()
+
+    def close(self) -> None:
+        """Wait for the queue up to drain_timeout; write what is left to pending_path."""
+        outbox = self.outbox
+        if not outbox.drain(self.drain_timeout):
+            left = len(outbox.pending())
+            path = Path(self.pending_path or "mlflow_pending.jsonl")
+            outbox.write_pending(path)
+            undelivered.update(path=str(path), count=left)
+            print(f"MLflow at {self.tracking_uri} did not take {left} tracking event(s) within "
+                  f"{self.drain_timeout:g} s (--tracking-drain-timeout). Every event of this search is in "
+                  f"{path}; deliver them once the server is back with:  python -m search.sync {path}",
+                  file=sys.stderr, flush=True)
+        else:
+            undelivered.update(path=None, count=0)
+            if outbox.rejected and self.pending_path:
+                outbox.write_pending(Path(self.pending_path))
+        outbox.close()
+        self._outbox = None
+        self._restored = {"runs": outbox.sender.runs, "pending": outbox.pending()}

@@ -24,10 +24,15 @@ from ray.tune.search.sample import Domain
 import search
 import spaces
 import trainables
+from search import mlflow_logging
 from search.mlflow_logging import MLflowSearchCallback
+from search.resources import GIB, autoscaling, check_resources
+from search.tracking_check import check_tracking
+from search.trial_state import AshaState, NoRetryOnUserError
 from spaces import SearchSpec
 from trainables.config import flatten, merge, resolve
 from trainables.data.sources import load_splits, resolve_root
+from trainables.errors import Parser, UsageError, UserError, at_least, cli, one_line
 from trainables.train import for_stage, split_cache, train_fn
 
 METRIC, MODE = "val_auc", "max"
@@ -35,28 +40,32 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
 
 def parse_args(spec: SearchSpec, argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=spec.description,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = Parser(description=spec.description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data", default=None, help="ChestX-ray14 or CheXpert root; default: the embedded synthetic set")
-    p.add_argument("--num-samples", type=int, default=None, help="trials to run (default: the profile's)")
-    p.add_argument("--max-epochs", type=int, default=None, help="epochs per trial = ASHA's max_t")
-    p.add_argument("--grace-period", type=int, default=1, help="ASHA: epochs before a trial can be stopped")
-    p.add_argument("--reduction-factor", type=int, default=2, help="ASHA: keep 1/eta at each rung")
-    p.add_argument("--cpus-per-trial", type=float, default=_env_float("CXR_TUNE_CPUS_PER_TRIAL"),
+    p.add_argument("--num-samples", type=at_least(1), default=None, help="trials to run (default: the profile's)")
+    p.add_argument("--max-epochs", type=at_least(1), default=None, help="epochs per trial = ASHA's max_t")
+    p.add_argument("--grace-period", type=at_least(1), default=1, help="ASHA: epochs before a trial can be stopped")
+    p.add_argument("--reduction-factor", type=at_least(2), default=2, help="ASHA: keep 1/eta at each rung")
+    p.add_argument("--cpus-per-trial", type=at_least(0.01, float), default=_env_float("CXR_TUNE_CPUS_PER_TRIAL", 0.01),
                    help="env CXR_TUNE_CPUS_PER_TRIAL; default: a trial with whole GPUs gets the CPUs that come "
                         "with them on the cluster's GPU nodes (8 per GPU on an 8-CPU 1-GPU node) for its "
                         "loader workers, any other trial 1")
-    p.add_argument("--gpus-per-trial", type=float, default=_env_float("CXR_TUNE_GPUS_PER_TRIAL"),
+    p.add_argument("--gpus-per-trial", type=at_least(0.0, float), default=_env_float("CXR_TUNE_GPUS_PER_TRIAL", 0.0),
                    help="fractions allowed; env CXR_TUNE_GPUS_PER_TRIAL (an autoscaling cluster has no GPU "
                         "when the search starts: set it there); default 1 if the cluster has GPUs now, else 0")
-    p.add_argument("--max-concurrent", type=int, default=0, help="0: as many as resources allow")
+    p.add_argument("--memory-per-trial", type=at_least(0.01, float), default=None, metavar="GIB",
+                   help="memory Ray reserves for each trial, GiB (default: none reserved)")
+    p.add_argument("--max-concurrent", type=at_least(0), default=0, help="0: as many as resources allow")
     p.add_argument("--storage-path", default=os.environ.get("CXR_TUNE_STORAGE_PATH", str(Path("~/ray_results").expanduser())),
                    help="Ray Tune results and checkpoints (a shared or s3:// path on a cluster); env CXR_TUNE_STORAGE_PATH")
     p.add_argument("--name", default=None, help="search name under the storage path; default: <script>-<time>")
     p.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI),
                    help="MLflow tracking URI; env MLFLOW_TRACKING_URI")
+    p.add_argument("--tracking-drain-timeout", type=at_least(0.0, float), default=300.0, metavar="S",
+                   help="at the end, wait this long for MLflow to take the queued events; what is left goes "
+                        "to <search>/mlflow_pending.jsonl for `python -m search.sync`")
     p.add_argument("--experiment-name", default=spec.script, help="MLflow experiment")
-    p.add_argument("--seed", type=int, default=0, help="seeds Optuna's TPE sampler and every trial")
+    p.add_argument("--seed", type=at_least(0), default=0, help="seeds Optuna's TPE sampler and every trial")
     p.add_argument("--grid", action="store_true", help="run the paper's grid instead of the search")
     p.add_argument("--resume", action="store_true", help="continue the latest (or --name) search at --storage-path")
     p.add_argument("--smoke-test", action="store_true", help="tiny and fast, for CI")
@@ -70,12 +79,15 @@ def parse_args(spec: SearchSpec, argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _env_float(name: str) -> float | None:
+def _env_float(name: str, low: float) -> float | None:
     value = os.environ.get(name)
     try:
-        return float(value) if value else None
+        number = float(value) if value else None
     except ValueError:
-        raise SystemExit(f"{name}={value!r} must be a number (fractions allowed)") from None
+        raise UsageError(f"{name}={value!r} must be a number (fractions allowed)") from None
+    if number is not None and not number >= low:
+        raise UsageError(f"{name}={value!r} must be >= {low:g}")
+    return number
 
 
 def default_cpus(gpus: float, nodes: list[dict]) -> float:
@@ -169,34 +181,55 @@ def pick_profile(spec: SearchSpec, args) -> dict:
     return profile
 
 
-def main(spec: SearchSpec, argv=None):
-    args = parse_args(spec, argv)
-    profile = pick_profile(spec, args)
-    param_space, warm = build_param_space(spec, args, profile)
-    data = prepare_data(args.data, param_space)
-    param_space["data"]["root"] = data["root"]
-    max_epochs = resolve({"train": {"max_epochs": param_space["train"]["max_epochs"]}})["train"]["max_epochs"]
-    num_samples = 1 if args.grid else (args.num_samples or profile.get("num_samples", 20))
-
+def trial_resources(args) -> dict:
+    """What each trial asks Ray for, checked against the nodes there are (search/resources.py)."""
     connect_ray()
     gpus = args.gpus_per_trial
     if gpus is None:
         gpus = 1 if ray.cluster_resources().get("GPU", 0) else 0
     cpus = args.cpus_per_trial if args.cpus_per_trial is not None else default_cpus(gpus, ray.nodes())
+    memory = (args.memory_per_trial or 0) * GIB
+    check_resources({"CPU": cpus, "GPU": gpus, "memory": memory}, ray.nodes(), autoscaling())
     print(f"each trial gets {cpus:g} CPU(s) and {gpus:g} GPU(s) (--cpus-per-trial, --gpus-per-trial)")
-    trainable = tune.with_resources(train_fn, {"cpu": cpus, "gpu": gpus})
+    return {"cpu": cpus, "gpu": gpus, **({"memory": memory} if memory else {})}
+
+
+# Per-request MLflow limits while the search runs: the outbox retries with its own backoff, so
+# one call must fail fast rather than hold the queue for MLflow's ~4-minute default window.
+MLFLOW_CALL_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
+
+
+@cli
+def main(spec: SearchSpec, argv=None):
+    args = parse_args(spec, argv)
+    profile = pick_profile(spec, args)
+    param_space, warm = build_param_space(spec, args, profile)
+    max_epochs = resolve({"train": {"max_epochs": param_space["train"]["max_epochs"]}})["train"]["max_epochs"]
+    if args.grace_period > max_epochs:
+        raise UsageError(f"--grace-period {args.grace_period} exceeds the {max_epochs} epoch(s) a trial runs; "
+                         "lower it or raise --max-epochs")
+    check_tracking(args.tracking_uri)
     storage = str(Path(args.storage_path).expanduser()) if "://" not in args.storage_path else args.storage_path
     name = args.name or (latest_search(storage, spec.script) if args.resume else None) \
         or f"{spec.script}-{time.strftime('%Y%m%d-%H%M%S')}"
     exp_path = f"{storage.rstrip('/')}/{name}"
+    if args.resume and not tune.Tuner.can_restore(exp_path):
+        raise UsageError(f"--resume: no restorable search at {exp_path}; pass --name of an existing one")
+    pending = Path(exp_path) / "mlflow_pending.jsonl" if "://" not in exp_path else Path(f"{name}-mlflow_pending.jsonl")
+
+    # Resources before data: a request no node can meet must not wait for the cache to be built.
+    trainable = tune.with_resources(train_fn, trial_resources(args))
+
+    data = prepare_data(args.data, param_space)
+    param_space["data"]["root"] = data["root"]
+    num_samples = 1 if args.grid else (args.num_samples or profile.get("num_samples", 20))
 
     if args.resume:
-        if not tune.Tuner.can_restore(exp_path):
-            raise SystemExit(f"--resume: no restorable search at {exp_path}; pass --name of an existing one")
         tuner = tune.Tuner.restore(exp_path, trainable=trainable, resume_unfinished=True, resume_errored=True)
     else:
         callback = MLflowSearchCallback(
             args.tracking_uri, args.experiment_name, max_epochs, parent_name=name,
+            pending_path=str(pending), drain_timeout=args.tracking_drain_timeout,
             tags={"cxr.dataset": data["splits"].name, "cxr.split": data["splits"].description,
                   "cxr.space": spec.name, "cxr.code_version": code_version(),
                   "cxr.mode": "grid" if args.grid else "search", "cxr.seed": str(args.seed),
@@ -204,14 +237,17 @@ def main(spec: SearchSpec, argv=None):
         searcher = None if args.grid else OptunaSearch(
             metric=METRIC, mode=MODE, sampler=optuna.samplers.TPESampler(seed=args.seed),
             points_to_evaluate=warm)
+        scheduler = ASHAScheduler(time_attr="epoch", metric=METRIC, mode=MODE, max_t=max_epochs,
+                                  grace_period=args.grace_period, reduction_factor=args.reduction_factor)
         tuner = tune.Tuner(
             trainable, param_space=param_space,
             tune_config=tune.TuneConfig(
-                search_alg=searcher, num_samples=num_samples, trial_dirname_creator=trial_dirname, max_concurrent_trials=args.max_concurrent or None,
-                scheduler=ASHAScheduler(time_attr="epoch", metric=METRIC, mode=MODE, max_t=max_epochs,
-                                        grace_period=args.grace_period, reduction_factor=args.reduction_factor)),
+                search_alg=searcher, num_samples=num_samples, trial_dirname_creator=trial_dirname,
+                max_concurrent_trials=args.max_concurrent or None, scheduler=scheduler),
             run_config=tune.RunConfig(
-                name=name, storage_path=storage, callbacks=[callback],
+                name=name, storage_path=storage,
+                callbacks=[callback, AshaState(scheduler), NoRetryOnUserError()],
+                # retries are for lost nodes and preemption; user errors end a trial at once (trial_state.py)
                 failure_config=tune.FailureConfig(max_failures=2),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                 progress_reporter=tune.CLIReporter(
@@ -219,8 +255,24 @@ def main(spec: SearchSpec, argv=None):
                     parameter_columns=spec.columns, max_report_frequency=15, sort_by_metric=True,
                     metric=METRIC, mode=MODE),
                 verbose=1))
-    results = tuner.fit()
+    saved = {k: os.environ.get(k) for k in MLFLOW_CALL_LIMITS}
+    os.environ.update({k: v for k, v in MLFLOW_CALL_LIMITS.items() if saved[k] is None})
+    try:
+        results = tuner.fit()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
     return report(results, spec, args, exp_path)
+
+
+def trial_error(result) -> str:
+    """The one line a trial failed with: its cxr_error, else the exception's last line."""
+    reported = (result.metrics or {}).get("cxr_error")
+    if reported:
+        return reported
+    lines = [l for l in str(result.error).splitlines() if l.strip()]
+    return one_line(lines[-1]) if lines else type(result.error).__name__
 
 
 def trial_dirname(trial) -> str:
@@ -238,8 +290,12 @@ def report(results, spec: SearchSpec, args, exp_path: str):
     ok = [r for r in results if not r.error and r.metrics and math.isfinite(r.metrics.get(METRIC, math.nan))]
     best = max(ok, key=lambda r: r.metrics[METRIC]) if ok else None
     print(f"\n{len(results)} trials, {len(ok)} reported, {len(results) - len(ok)} errored.")
+    errors = sorted({trial_error(r) for r in results if r.error})
+    for message in errors[:5]:
+        print(f"  trial error: {message}")
     if best is None:
-        raise SystemExit("No trial reported val_auc; see the errors above and in " + exp_path)
+        raise UserError(f"no trial reported val_auc ({'; '.join(errors[:3]) or 'no error recorded'}); "
+                        f"details in {exp_path}")
     worst = min(ok, key=lambda r: r.metrics[METRIC])
     print(f"best val_auc {best.metrics[METRIC]:.4f} (worst {worst.metrics[METRIC]:.4f}); best config:")
     print(yaml.safe_dump(best.config, sort_keys=False))
@@ -247,6 +303,12 @@ def report(results, spec: SearchSpec, args, exp_path: str):
     if out:
         out.write_text(yaml.safe_dump({"config": best.config, "metrics": {METRIC: best.metrics[METRIC]}}, sort_keys=False))
         print(f"best config written to {out}")
+    left = mlflow_logging.undelivered
+    if left["path"]:
+        print(f"MLflow: {left['count']} event(s) undelivered; after `python -m search.sync {left['path']}` "
+              f"the search is in experiment '{args.experiment_name}'. --export/--evaluate need those runs: "
+              "run search.export / search.evaluate after the sync.")
+        return results
     uri = args.tracking_uri
     shown = f"sqlite:///{Path(uri[len('sqlite:///'):]).resolve()}" if uri.startswith("sqlite:///") else uri
     print(f"MLflow: experiment '{args.experiment_name}' at {shown}")

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import inspect
 
+from trainables.errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError, ValueError):
     """A trial config names an unknown component or key, or a value out of range."""
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from trainables.data.cache import usable_cpus
+from trainables.errors import UsageError
 
 STATE_FILE = "state.pt"
 
@@ -36,6 +37,13 @@ class TuneReporter:
             return None
         with checkpoint.as_directory() as d:
             return load_state(d)
+
+    def fail(self, message: str) -> None:
+        """Tell the driver this trial fails for a reason a retry would meet again (see
+        search/trial_state.py); NaN val_auc, because Tune's searchers read that key."""
+        from ray import tune
+
+        tune.report({"cxr_error": message, "val_auc": float("nan")})
 
     def report(self, metrics: dict, state: dict) -> None:
         from ray import tune
@@ -62,7 +70,8 @@ class LocalReporter:
         if not self.resume:
             return None
         if not (self.out / "last" / STATE_FILE).is_file():
-            raise FileNotFoundError(f"--resume: no checkpoint at {self.out / 'last' / STATE_FILE}")
+            raise UsageError(f"--resume: no checkpoint at {self.out / 'last' / STATE_FILE}; "
+                             "train without --resume first, or pass the --out of an earlier run")
         history = self.out / "metrics.jsonl"
         if history.is_file():
             rows = [json.loads(l) for l in history.read_text().splitlines() if l.strip()]

@@ -7,7 +7,6 @@ weights_only=True; a resumed trial continues at the epoch after its checkpoint.
 """
 from __future__ import annotations
 
-import argparse
 import math
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ import torch
 
 from trainables import metrics as M
 from trainables.config import resolve
+from trainables.data import DataError
 from trainables.data.cache import get_cache
 from trainables.data.loaders import InputPipeline
 from trainables.data.sources import load_splits
@@ -24,12 +24,13 @@ from trainables.losses import FUSIONS, build_loss, fuse
 from trainables.models import build_model
 from trainables.models.backbone import set_frozen
 from trainables.optim import build_optimizer, build_schedule, step_schedule
+from trainables.errors import Parser, UserError, at_least, cli, one_line
 from trainables.registry import ConfigError
 from trainables.reporting import LocalReporter, TuneReporter
 
 
-class NonFiniteLoss(FloatingPointError):
-    pass
+class NonFiniteLoss(UserError, FloatingPointError):
+    """The loss diverged: deterministic for a config and seed, so never worth a retry."""
 
 
 def pick_device(cfg: dict) -> torch.device:
@@ -307,23 +308,50 @@ def run(config: dict, reporter) -> dict:
     return last
 
 
+# A retry of the same config fails the same way. (Missing ImageNet weights are not here: a
+# download can fail on one node and work on the next.)
+DETERMINISTIC = (ConfigError, DataError, NonFiniteLoss)
+
+
 def train_fn(config: dict) -> None:
     """The Ray Tune trainable shared by every search."""
-    run(config, TuneReporter())
+    reporter = TuneReporter()
+    try:
+        run(config, reporter)
+    except DETERMINISTIC as err:
+        reporter.fail(f"{type(err).__name__}: {one_line(err)}")
+        raise
 
 
-def main(argv=None) -> None:
+def read_config_file(path: str) -> dict:
+    """A nested trial config from YAML: a plain one, or a file search/export.py wrote ('config' key)."""
     import yaml
 
-    parser = argparse.ArgumentParser(description="Train one cxr-tune config outside Ray Tune.")
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"config file {file} not found; pass a YAML trial config or an exported one")
+    try:
+        doc = yaml.safe_load(file.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{file} is not valid YAML ({one_line(err)}); fix the file or re-export it") from None
+    doc = {} if doc is None else doc
+    config = doc.get("config", doc) if isinstance(doc, dict) else doc
+    if not isinstance(config, dict):
+        raise ConfigError(f"{file} holds a {type(config).__name__}, not a mapping of config sections "
+                          "(model, loss, heads, optim, sched, data, train)")
+    return config
+
+
+@cli
+def main(argv=None) -> None:
+    parser = Parser(description="Train one cxr-tune config outside Ray Tune.")
     parser.add_argument("--config", required=True, help="YAML: a nested trial config, or a file "
                         "written by search/export.py (its 'config' key is used)")
     parser.add_argument("--out", default="runs/train", help="where checkpoints and metrics go")
-    parser.add_argument("--max-epochs", type=int, help="override train.max_epochs")
+    parser.add_argument("--max-epochs", type=at_least(1), help="override train.max_epochs")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     args = parser.parse_args(argv)
-    doc = yaml.safe_load(Path(args.config).read_text()) or {}
-    config = doc["config"] if "config" in doc else doc
+    config = read_config_file(args.config)
     if args.max_epochs:
         config.setdefault("train", {})["max_epochs"] = args.max_epochs
     final = run(config, LocalReporter(args.out, resume=args.resume))

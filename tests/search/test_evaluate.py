@@ -2,6 +2,7 @@
 (or a retrained model), the files, the MLflow run and its artifacts, and the mistakes a user
 can make, each named."""
 import math
+import re
 
 import pandas as pd
 import pytest
@@ -11,6 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from search import evaluate as E
 from tests.trainables.test_train import tiny_config
+from tests.user_errors import user_error
 from trainables import metrics as M
 from trainables.config import merge
 from trainables.data.sources import load_splits
@@ -93,23 +95,17 @@ def test_retrain_trains_from_scratch_and_scores_the_best_validation_epoch(traine
     assert tags["cxr.mode"] == "retrain" and tags["cxr.checkpoint_epoch"] == str(best["epoch"])
 
 
-def test_mistakes_are_named(trained, tmp_path):
+def test_mistakes_are_named(trained, tmp_path, capsys):
     config, doc, _ = trained
-    with pytest.raises(SystemExit) as err:
-        E.parse_args([])
-    assert err.value.code == 2
-    with pytest.raises(SystemExit) as err:
-        E.parse_args([str(doc), "--max-epochs", "2"])
-    assert err.value.code == 2
+    assert "pass SOURCE" in user_error(capsys, E.main, [])
+    assert "--max-epochs only applies with --retrain" in user_error(capsys, E.main, [str(doc), "--max-epochs", "2"])
+    assert "must be >= 1" in user_error(capsys, E.main, [str(doc), "--bootstrap", "0"])
     bare = tmp_path / "bare.yaml"
     bare.write_text(yaml.safe_dump({"config": config}))
-    with pytest.raises(SystemExit, match="no checkpoint recorded .* --retrain"):
-        evaluate(tmp_path, bare)
+    assert re.search("no checkpoint recorded .* --retrain", user_error(capsys, evaluate, tmp_path, bare))
     gone = tmp_path / "gone.yaml"
     gone.write_text(yaml.safe_dump({"config": config, "checkpoint": str(tmp_path / "nowhere")}))
-    with pytest.raises(SystemExit, match="has no state.pt: the trial's storage must be reachable"):
-        evaluate(tmp_path, gone)
-    with pytest.raises(SystemExit, match="missing.yaml does not exist"):
-        evaluate(tmp_path, tmp_path / "missing.yaml")
-    with pytest.raises(SystemExit, match="'0123abcd' is neither a YAML file nor a run id at sqlite:"):
-        evaluate(tmp_path, "0123abcd")
+    assert "has no state.pt: the trial's storage must be reachable" in user_error(capsys, evaluate, tmp_path, gone)
+    assert "missing.yaml does not exist" in user_error(capsys, evaluate, tmp_path, tmp_path / "missing.yaml")
+    assert re.search("'0123abcd' is neither a YAML file nor a run id at sqlite:",
+                     user_error(capsys, evaluate, tmp_path, "0123abcd"))

@@ -8,6 +8,7 @@ from ray.tune.search.variant_generator import generate_variants
 from search import runner
 from spaces.dualchexnet import SPEC
 from trainables.config import resolve
+from trainables.errors import UsageError
 from trainables.models import DualCheXNet
 from trainables.registry import ConfigError
 from trainables.train import Objective
@@ -38,7 +39,10 @@ def test_gpus_per_trial_falls_back_to_the_environment(monkeypatch):
     assert runner.parse_args(SPEC, []).gpus_per_trial == 0.5
     assert runner.parse_args(SPEC, ["--gpus-per-trial", "1"]).gpus_per_trial == 1
     monkeypatch.setenv("CXR_TUNE_GPUS_PER_TRIAL", "one")
-    with pytest.raises(SystemExit, match="CXR_TUNE_GPUS_PER_TRIAL"):
+    with pytest.raises(UsageError, match="CXR_TUNE_GPUS_PER_TRIAL='one' must be a number"):
+        runner.parse_args(SPEC, [])
+    monkeypatch.setenv("CXR_TUNE_GPUS_PER_TRIAL", "-1")
+    with pytest.raises(UsageError, match="CXR_TUNE_GPUS_PER_TRIAL='-1' must be >= 0"):
         runner.parse_args(SPEC, [])
 
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from trainables.errors import UserError
+
 NIH_LABELS = (
     "Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia",
     "Pneumothorax", "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening",
@@ -17,7 +19,7 @@ NIH_LABELS = (
 )
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """Raised for a dataset that is not as published; the message names the file and the fix."""
 
 

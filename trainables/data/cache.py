@@ -101,17 +101,17 @@ def build(paths: list[str], size: int, directory: Path, workers: int | None = No
         os.truncate(data_path, 0)
     jobs = [(str(data_path), n, size, s, paths[s:s + _CHUNK]) for s in range(0, n, _CHUNK)]
     workers = workers or min(len(jobs), usable_cpus()) or 1
-    bar = tqdm(total=n, desc=f"caching {n} images at {size}px", unit="img", disable=not progress)
-    if workers == 1:
-        for job in jobs:
-            bar.update(_fill(job))
-    else:
-        # forkserver: the caller may be a multi-threaded Ray worker holding a CUDA context,
-        # which a forked child must not inherit.
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("forkserver")) as pool:
-            for done in pool.map(_fill, jobs):
-                bar.update(done)
-    bar.close()
+    # `with`: a failed build (an unreadable image) still ends the bar's line before the error.
+    with tqdm(total=n, desc=f"caching {n} images at {size}px", unit="img", disable=not progress) as bar:
+        if workers == 1:
+            for job in jobs:
+                bar.update(_fill(job))
+        else:
+            # forkserver: the caller may be a multi-threaded Ray worker holding a CUDA context,
+            # which a forked child must not inherit.
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("forkserver")) as pool:
+                for done in pool.map(_fill, jobs):
+                    bar.update(done)
     # Written last: its presence with complete=true is what marks the cache usable.
     (directory / "index.json").write_text(json.dumps({"size": size, "paths": paths, "complete": True}))
 

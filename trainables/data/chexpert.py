@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from trainables.data import DataError, Split, Splits, first_few
+from trainables.data.tables import read_csv, require_values
 from trainables.data.nih import carve_by_patient
 
 CHEXPERT_LABELS = (
@@ -83,13 +84,14 @@ def read_table(csv_path: Path, need_view: bool) -> pd.DataFrame:
     if not csv_path.is_file():
         raise DataError(f"{csv_path} not found. A CheXpert root holds train.csv and valid.csv "
                         "as released (e.g. CheXpert-v1.0-small/); point --data at that folder.")
-    df = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    df = read_csv(csv_path, dtype=str, keep_default_na=False)
     required = ["Path", *CHEXPERT_LABELS] + ([VIEW_COLUMN] if need_view else [])
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise DataError(f"{csv_path} lacks column(s) {missing}; found {list(df.columns)}. "
                         "Use the CheXpert CSV as released (Path, Sex, Age, Frontal/Lateral, "
                         "AP/PA, then the 14 observations).")
+    require_values(df, ("Path",), csv_path)
     df["Path"] = df["Path"].str.strip().str.replace("\\", "/", regex=False)
     dupes = df["Path"][df["Path"].duplicated()]
     if len(dupes):

@@ -9,6 +9,7 @@ patient-disjoint; the validation split is carved out of train_val by patient (th
 from __future__ import annotations
 
 import glob
+from collections import Counter
 import os
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from trainables.data import NIH_LABELS, DataError, Split, Splits, first_few
+from trainables.data.tables import read_csv, read_lines, require_values
 
 REQUIRED_COLUMNS = ("Image Index", "Finding Labels", "Patient ID")
 NO_FINDING = "No Finding"
@@ -35,13 +37,14 @@ def find_csv(root: Path) -> Path:
 
 def parse_labels(csv_path: Path) -> pd.DataFrame:
     """Image Index, Patient ID and one 0/1 column per label, in NIH_LABELS order."""
-    df = pd.read_csv(csv_path, dtype={"Patient ID": str})
+    df = read_csv(csv_path, dtype={"Patient ID": str})
     # Some copies end the header with a comma: pandas then adds an empty "Unnamed" column.
     df = df.loc[:, [c for c in df.columns if not (c.startswith("Unnamed") and df[c].isna().all())]]
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise DataError(f"{csv_path} lacks column(s) {missing}; found {list(df.columns)}. "
                         "Use the Data_Entry_2017 CSV as released by the NIH.")
+    require_values(df, ("Image Index", "Patient ID"), csv_path)
     dupes = df["Image Index"][df["Image Index"].duplicated()]
     if len(dupes):
         raise DataError(f"{csv_path} lists {len(dupes)} image(s) twice: {first_few(dupes)}.")
@@ -76,7 +79,19 @@ def read_list(path: Path) -> list[str]:
     if not path.is_file():
         raise DataError(f"Split list {path} not found. ChestX-ray14 ships train_val_list.txt "
                         "and test_list.txt; pass your own lists with split_lists=.")
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    names = read_lines(path)
+    dupes = sorted(n for n, k in Counter(names).items() if k > 1)
+    if dupes:
+        raise DataError(f"Split list {path} names {len(dupes)} image(s) more than once: {first_few(dupes)}; "
+                        "each image belongs in a list once.")
+    return names
+
+
+def check_in_csv(names: list[str], table: pd.DataFrame, which: str) -> None:
+    not_in_csv = sorted(set(names) - set(table.index))
+    if not_in_csv:
+        raise DataError(f"{len(not_in_csv)} image(s) in the {which} split list are not in the label CSV: "
+                        f"{first_few(not_in_csv)}. The lists and the CSV must come from one release.")
 
 
 def carve_by_patient(names: list[str], patients: pd.Series, n_val: int, seed: int):
@@ -107,21 +122,20 @@ def read_nih(root: str | os.PathLike, val_fraction: float = 0.1, seed: int = 0,
     if unknown_keys:
         raise DataError(f"Unknown split list key(s) {sorted(unknown_keys)}; use train_val, train, val, test.")
     test = read_list(Path(lists.get("test", root / "test_list.txt")))
+    check_in_csv(test, table, "test")
     if "train" in lists and "val" in lists:
         train, val = read_list(Path(lists["train"])), read_list(Path(lists["val"]))
+        check_in_csv(train + val, table, "train/val")
         how = "user train/val/test lists"
     else:
         train_val = read_list(Path(lists.get("train_val", root / "train_val_list.txt")))
+        check_in_csv(train_val, table, "train_val")
         n_val = round(val_fraction * (len(train_val) + len(test)))
         train, val = carve_by_patient(train_val, table["Patient ID"], n_val, seed)
         how = f"official train_val/test, validation carved by patient (seed {seed})"
 
     named = {"train": train, "val": val, "test": test}
     all_names = [n for names in named.values() for n in names]
-    not_in_csv = sorted(set(all_names) - set(table.index))
-    if not_in_csv:
-        raise DataError(f"{len(not_in_csv)} image(s) in the split lists are not in the label CSV: "
-                        f"{first_few(not_in_csv)}. The lists and the CSV must come from one release.")
     overlaps = [(a, b) for a in named for b in named if a < b and set(named[a]) & set(named[b])]
     if overlaps:
         raise DataError(f"Split lists overlap ({overlaps}); each image must be in one split only.")

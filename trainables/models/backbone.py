@@ -4,15 +4,18 @@ from __future__ import annotations
 import timm
 from torch import nn
 
+from trainables.errors import UserError
+from trainables.registry import ConfigError
 
-class PretrainedWeightsUnavailable(RuntimeError):
+
+class PretrainedWeightsUnavailable(UserError, RuntimeError):
     pass
 
 
 def create_backbone(name: str, pretrained: bool, **kwargs) -> nn.Module:
     if name not in timm.list_models(name):
         close = timm.list_models(f"*{name.split('_')[0]}*")[:8]
-        raise ValueError(f"unknown timm backbone {name!r}; similar names: {close}")
+        raise ConfigError(f"unknown timm backbone {name!r}; similar names: {close}")
     try:
         return timm.create_model(name, pretrained=pretrained, **kwargs)
     except (OSError, RuntimeError, ConnectionError) as err:

@@ -1,0 +1,247 @@
+"""MLflow calls as an ordered queue of events, delivered by a background thread.
+
+The search callback turns every Tune event into a JSON-serialisable dict and puts it here; the
+Tune driver never waits on the network. One thread delivers the events in order, each one
+idempotently (a run is found by its `cxr.run_key` tag before it is created again; SQL-backed
+stores keep one copy of a metric logged twice with the same key, step, timestamp and value),
+so an event may be retried after a timeout, restored from saved state or replayed from
+`mlflow_pending.jsonl` (`python -m search.sync`) without being logged twice.
+
+Events (each with `op` and the run's `key`):
+  run       name, tags, parent (a key or None), time (ms): create the run
+  params    params {name: text}
+  metrics   metrics [[name, value, timestamp ms, step], ...]
+  tags      tags {name: text}; run_tags {name: run key}, logged as that run's id
+  status    status RUNNING | FINISHED | FAILED | KILLED, time (ms)
+  artifact  name, text: a small text file
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from trainables.errors import one_line
+
+RUN_KEY = "cxr.run_key"
+# The server understood the request and refused it: retrying the same event cannot help.
+REFUSED = {"INVALID_PARAMETER_VALUE", "BAD_REQUEST", "RESOURCE_ALREADY_EXISTS"}
+BACKOFF = (0.5, 15.0)  # first and longest wait between attempts, seconds
+PENDING_FORMAT = 1
+
+
+class MissingRun(LookupError):
+    """An event names a run whose creation was refused: it can never be delivered."""
+
+
+def refused(err: Exception) -> bool:
+    return isinstance(err, MissingRun) or (isinstance(err, MlflowException) and err.error_code in REFUSED)
+
+
+class Sender:
+    """Delivers one event at a time to a tracking store; keeps the run key -> run id map."""
+
+    def __init__(self, tracking_uri: str, experiment: str, runs: dict | None = None):
+        self.tracking_uri = tracking_uri
+        self.experiment = experiment
+        self.runs = dict(runs or {})
+        self._client = None
+        self._experiment_id = None
+        self._verified: set[str] = set()
+
+    @property
+    def client(self) -> MlflowClient:
+        if self._client is None:
+            self._client = MlflowClient(self.tracking_uri)
+        return self._client
+
+    @property
+    def experiment_id(self) -> str:
+        if self._experiment_id is None:
+            exp = self.client.get_experiment_by_name(self.experiment)
+            self._experiment_id = exp.experiment_id if exp else self.client.create_experiment(self.experiment)
+        return self._experiment_id
+
+    def run_id(self, key: str) -> str:
+        if key not in self.runs:
+            raise MissingRun(f"no run was created for key {key!r}")
+        return self.runs[key]
+
+    def deliver(self, event: dict, careful: bool = False) -> None:
+        """`careful`: the event may have reached the store before (a retry or a replay)."""
+        getattr(self, f"_{event['op']}")(event, careful)
+
+    def _find(self, key: str) -> str | None:
+        found = self.client.search_runs([self.experiment_id], filter_string=f"tags.`{RUN_KEY}` = '{key}'",
+                                        max_results=1)
+        return found[0].info.run_id if found else None
+
+    def _exists(self, run_id: str) -> bool:
+        try:
+            self.client.get_run(run_id)
+            return True
+        except MlflowException as err:
+            if err.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return False
+            raise
+
+    def _run(self, event, careful):
+        key = event["key"]
+        if careful:
+            known = self.runs.get(key)
+            if known and (known in self._verified or self._exists(known)):
+                self._verified.add(known)
+                return
+            found = self._find(key)
+            if found:
+                self.runs[key] = found
+                self._verified.add(found)
+                return
+        tags = {**event["tags"], RUN_KEY: key}
+        if event.get("parent"):
+            tags["mlflow.parentRunId"] = self.run_id(event["parent"])
+        run = self.client.create_run(self.experiment_id, start_time=event.get("time"), tags=tags,
+                                     run_name=event["name"])
+        self.runs[key] = run.info.run_id
+        self._verified.add(run.info.run_id)
+
+    def _params(self, event, careful):
+        params = [Param(k, v) for k, v in event["params"].items()]
+        for i in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
+            self.client.log_batch(self.run_id(event["key"]), params=params[i:i + 100])
+
+    def _metrics(self, event, careful):
+        metrics = [Metric(k, v, ts, step) for k, v, ts, step in event["metrics"]]
+        self.client.log_batch(self.run_id(event["key"]), metrics=metrics)
+
+    def _tags(self, event, careful):
+        tags = dict(event.get("tags", {}))
+        tags.update({k: self.runs.get(v, "") for k, v in event.get("run_tags", {}).items()})
+        self.client.log_batch(self.run_id(event["key"]), tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def _status(self, event, careful):
+        run_id = self.run_id(event["key"])
+        if event["status"] == "RUNNING":
+            self.client.update_run(run_id, status="RUNNING")
+        else:
+            self.client.set_terminated(run_id, event["status"], end_time=event.get("time"))
+
+    def _artifact(self, event, careful):
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / event["name"]
+            path.write_text(event["text"])
+            self.client.log_artifact(self.run_id(event["key"]), str(path))
+
+
+class Outbox:
+    """The ordered queue and its delivery thread. `journal` keeps every event this driver put
+    (and those restored), for `mlflow_pending.jsonl`."""
+
+    def __init__(self, sender: Sender, warn=print):
+        self.sender = sender
+        self.warn = warn
+        self.queue: deque = deque()
+        self.journal: list[dict] = []
+        self.rejected: list[dict] = []
+        self.cond = threading.Condition()
+        self.closing = False
+        self.down_since: float | None = None
+        self.thread = threading.Thread(target=self._loop, name="cxr-mlflow-outbox", daemon=True)
+        self.thread.start()
+
+    def put(self, event: dict) -> None:
+        with self.cond:
+            self.journal.append(event)
+            self.queue.append(event)
+            self.cond.notify_all()
+
+    def restore(self, events: list[dict]) -> None:
+        """Events from saved state, ahead of anything new; they may have been delivered already."""
+        with self.cond:
+            for event in reversed(events):
+                event = {**event, "replay": True}
+                self.journal.insert(0, event)
+                self.queue.appendleft(event)
+            self.cond.notify_all()
+
+    def pending(self) -> list[dict]:
+        with self.cond:
+            return [dict(e) for e in self.queue]
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until every event is delivered or `timeout` seconds pass; True if all were."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while self.queue and time.monotonic() < deadline:
+                self.cond.wait(min(1.0, max(0.0, deadline - time.monotonic())))
+            return not self.queue
+
+    def close(self) -> None:
+        with self.cond:
+            self.closing = True
+            self.cond.notify_all()
+        self.thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        delay = BACKOFF[0]
+        while True:
+            with self.cond:
+                while not self.queue and not self.closing:
+                    self.cond.wait()
+                if self.closing:
+                    return
+                event = self.queue[0]
+            try:
+                self.sender.deliver(event, careful=bool(event.get("replay") or event.get("attempted")))
+            except Exception as err:  # noqa: BLE001 - any failure: keep the event, never kill the thread
+                if refused(err):
+                    self._done(event, rejected=one_line(err))
+                    continue
+                event["attempted"] = True
+                if self.down_since is None:
+                    self.down_since = time.monotonic()
+                    self.warn(f"warning: MLflow at {self.sender.tracking_uri} failed ({type(err).__name__}: "
+                              f"{one_line(err)[:200]}); the search goes on and its tracking events wait "
+                              "in a queue, retried with backoff")
+                with self.cond:
+                    self.cond.wait(delay)
+                delay = min(delay * 2, BACKOFF[1])
+                continue
+            if self.down_since is not None:
+                self.warn(f"MLflow at {self.sender.tracking_uri} answers again after "
+                          f"{time.monotonic() - self.down_since:.0f} s; delivering the queued events")
+                self.down_since = None
+            delay = BACKOFF[0]
+            self._done(event)
+
+    def _done(self, event: dict, rejected: str | None = None) -> None:
+        with self.cond:
+            if self.queue and self.queue[0] is event:
+                self.queue.popleft()
+            if rejected:
+                event["rejected"] = rejected
+                self.rejected.append(event)
+                self.warn(f"warning: MLflow refused a {event['op']} event for {event['key']}: {rejected}")
+            self.cond.notify_all()
+
+    def write_pending(self, path: Path) -> Path:
+        """Every event of the journal, after a header, for `python -m search.sync`."""
+        header = {"cxr_tune_pending": PENDING_FORMAT, "tracking_uri": self.sender.tracking_uri,
+                  "experiment": self.sender.experiment, "runs": dict(self.sender.runs),
+                  "undelivered": len(self.queue), "written": time.strftime("%Y-%m-%d %H:%M:%S")}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        with tmp.open("w") as f:
+            f.write(json.dumps(header) + "\n")
+            for event in self.journal:
+                clean = {k: v for k, v in event.items() if k not in ("replay", "attempted")}
+                f.write(json.dumps(clean) + "\n")
+        tmp.replace(path)
+        return path

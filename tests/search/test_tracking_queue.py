@@ -1,0 +1,190 @@
+"""The MLflow outbox: ordered delivery through outages, idempotent replays, the pending file and
+search.sync, against a real SQLite store."""
+import json
+import time
+
+import pytest
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from search import sync
+from search.tracking_queue import Outbox, Sender
+from tests.user_errors import user_error
+
+EXPERIMENT = "queue-test"
+
+
+def journal(epochs=3):
+    """A parent and one trial: what the search callback puts for a 3-epoch trial."""
+    events = [{"op": "run", "key": "p", "name": "search", "tags": {"cxr.role": "search"}, "parent": None, "time": 1000},
+              {"op": "run", "key": "p/t1", "name": "trial-t1", "tags": {"cxr.role": "trial"}, "parent": "p", "time": 1001},
+              {"op": "params", "key": "p/t1", "params": {"loss.lam": "0.5", "heads.fusion": "concat"}}]
+    events += [{"op": "metrics", "key": "p/t1", "metrics": [["val_auc", 0.5 + e / 10, 2000 + e, e]]}
+               for e in range(1, epochs + 1)]
+    events += [{"op": "tags", "key": "p/t1", "tags": {"cxr.status": "completed"}},
+               {"op": "status", "key": "p/t1", "status": "FINISHED", "time": 3000},
+               {"op": "tags", "key": "p", "tags": {"cxr.trials_total": "1"}, "run_tags": {"cxr.best_run_id": "p/t1"}},
+               {"op": "artifact", "key": "p", "name": "best_config.yaml", "text": "config: {}\n"},
+               {"op": "status", "key": "p", "status": "FINISHED", "time": 3001}]
+    return events
+
+
+def store(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    return uri, MlflowClient(uri)
+
+
+def assert_logged_once(client, epochs=3):
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    runs = {r.data.tags["cxr.role"]: r for r in client.search_runs([exp.experiment_id])}
+    assert len(client.search_runs([exp.experiment_id])) == 2
+    parent, trial = runs["search"], runs["trial"]
+    assert trial.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    assert parent.data.tags["cxr.best_run_id"] == trial.info.run_id
+    history = client.get_metric_history(trial.info.run_id, "val_auc")
+    assert [(m.step, m.value) for m in sorted(history, key=lambda m: m.step)] == \
+        [(e, 0.5 + e / 10) for e in range(1, epochs + 1)]
+    assert trial.data.params == {"loss.lam": "0.5", "heads.fusion": "concat"}
+    assert {parent.info.status, trial.info.status} == {"FINISHED"}
+    assert (parent.info.start_time, trial.info.end_time) == (1000, 3000)
+    assert [a.path for a in client.list_artifacts(parent.info.run_id)] == ["best_config.yaml"]
+    return parent, trial
+
+
+def test_a_careful_replay_of_the_whole_journal_logs_everything_once(tmp_path):
+    uri, client = store(tmp_path)
+    sender = Sender(uri, EXPERIMENT)
+    for event in journal():
+        sender.deliver(event)
+    again = Sender(uri, EXPERIMENT)  # a driver that lost its run map, or a second sync
+    for event in journal():
+        again.deliver(event, careful=True)
+    assert again.runs == sender.runs
+    assert_logged_once(client)
+
+
+class Flaky(Sender):
+    """Fails every call while `down` is set, like a stopped server."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.down, self.calls = False, 0
+
+    def deliver(self, event, careful=False):
+        self.calls += 1
+        if self.down:
+            raise MlflowException("API request failed with exception ConnectionError")
+        super().deliver(event, careful)
+
+
+def test_an_outage_delays_events_in_order_and_loses_none(tmp_path, monkeypatch):
+    monkeypatch.setattr("search.tracking_queue.BACKOFF", (0.05, 0.2))
+    uri, client = store(tmp_path)
+    sender, warnings = Flaky(uri, EXPERIMENT), []
+    outbox = Outbox(sender, warn=warnings.append)
+    events = journal()
+    for event in events[:4]:
+        outbox.put(event)
+    assert outbox.drain(10)
+    sender.down = True
+    for event in events[4:]:
+        outbox.put(event)  # returns at once: the caller never waits on the server
+    time.sleep(0.5)
+    assert len(outbox.pending()) == len(events) - 4 and sender.calls > 3  # retried, kept, in order
+    assert [e["op"] for e in outbox.pending()] == [e["op"] for e in events[4:]]
+    sender.down = False
+    assert outbox.drain(10)
+    outbox.close()
+    assert len(warnings) == 2 and "goes on" in warnings[0] and "answers again" in warnings[1]
+    assert_logged_once(client)
+
+
+def test_a_refused_event_is_kept_aside_and_does_not_block_the_queue(tmp_path):
+    uri, client = store(tmp_path)
+    outbox = Outbox(Sender(uri, EXPERIMENT), warn=lambda m: None)
+    events = journal()
+    bad = {"op": "params", "key": "p/t1", "params": {"loss.lam": "0.9"}}  # MLflow refuses a changed param
+    for event in events[:3] + [bad] + events[3:]:
+        outbox.put(event)
+    assert outbox.drain(10)
+    outbox.close()
+    assert [e["params"] for e in outbox.rejected] == [{"loss.lam": "0.9"}]
+    assert_logged_once(client)
+
+
+def test_an_unreachable_server_leaves_a_pending_file_that_sync_delivers_once(tmp_path, capsys):
+    sender = Flaky("http://127.0.0.1:9", EXPERIMENT)
+    sender.down = True
+    outbox = Outbox(sender, warn=lambda m: None)
+    for event in journal():
+        outbox.put(event)
+    assert not outbox.drain(0.3)
+    path = outbox.write_pending(tmp_path / "rr" / "mlflow_pending.jsonl")
+    outbox.close()
+    header = json.loads(path.read_text().splitlines()[0])
+    assert header["undelivered"] == len(journal()) and header["experiment"] == EXPERIMENT
+    uri, client = store(tmp_path)
+    first = sync.main([str(path), "--tracking-uri", uri])
+    second = sync.main([str(path), "--tracking-uri", uri])  # replaying twice logs once
+    assert first["delivered"] == second["delivered"] == len(journal()) and first["parent"] == second["parent"]
+    parent, _ = assert_logged_once(client)
+    assert parent.info.run_id == first["parent"]
+    assert "not found" in user_error(capsys, sync.main, [str(tmp_path / "nope.jsonl")])
+    (tmp_path / "other.jsonl").write_text('{"a": 1}\n')
+    assert "pending-events header" in user_error(capsys, sync.main, [str(tmp_path / "other.jsonl")])
+
+
+@pytest.mark.parametrize("down", [False, True])
+def test_the_callback_state_carries_undelivered_events_to_a_restarted_driver(tmp_path, monkeypatch, down):
+    from types import SimpleNamespace
+
+    from search.mlflow_logging import MLflowSearchCallback
+
+    monkeypatch.setattr("search.tracking_queue.BACKOFF", (0.05, 0.2))
+    uri, client = store(tmp_path)
+    cb = MLflowSearchCallback(uri if not down else "http://127.0.0.1:9", EXPERIMENT, max_epochs=2,
+                              tags={}, parent_name="s", pending_path=str(tmp_path / "p.jsonl"), drain_timeout=5)
+    trial = SimpleNamespace(trial_id="t1", config={"loss": {"lam": 0.5}}, last_result={"epoch": 1, "val_auc": 0.6},
+                            error_file=None)
+    cb.setup()
+    cb.on_trial_start(0, [trial], trial)
+    cb.on_trial_result(1, [trial], trial, {"epoch": 1, "val_auc": 0.6, "timestamp": 5})
+    if not down:
+        assert cb.outbox.drain(10)
+    state = cb.get_state()  # what Tune saves with the experiment
+    assert len(state["pending"]) == (3 + 1 if down else 0)
+    cb.outbox.close()
+    restarted = MLflowSearchCallback(uri, EXPERIMENT, max_epochs=2, tags={}, parent_name="s",
+                                     pending_path=str(tmp_path / "p.jsonl"), drain_timeout=10)
+    restarted.set_state(state)
+    restarted.setup()
+    restarted.on_trial_complete(2, [trial], trial)
+    restarted.on_experiment_end([trial])
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    runs = client.search_runs([exp.experiment_id])
+    assert len(runs) == 2 and {r.info.status for r in runs} == {"FINISHED"}
+    child = next(r for r in runs if r.data.tags["cxr.role"] == "trial")
+    assert [m.value for m in client.get_metric_history(child.info.run_id, "val_auc")] == [0.6]
+    assert child.data.tags["cxr.status"] == "stopped_early"
+
+
+def test_state_saved_before_the_outbox_keeps_logging_to_the_same_runs(tmp_path):
+    from types import SimpleNamespace
+
+    from search.mlflow_logging import MLflowSearchCallback
+
+    uri, client = store(tmp_path)
+    exp_id = client.create_experiment(EXPERIMENT)
+    parent = client.create_run(exp_id, tags={"cxr.role": "search"}).info.run_id
+    child = client.create_run(exp_id, tags={"cxr.role": "trial", "mlflow.parentRunId": parent}).info.run_id
+    cb = MLflowSearchCallback(uri, EXPERIMENT, max_epochs=1, tags={}, parent_name="s", drain_timeout=10)
+    cb.set_state({"parent_id": parent, "runs": {"t1": child}})  # saved by a cxr-tune without the outbox
+    trial = SimpleNamespace(trial_id="t1", config={}, last_result={"epoch": 1, "val_auc": 0.7}, error_file=None)
+    cb.setup()
+    cb.on_trial_result(1, [trial], trial, {"epoch": 1, "val_auc": 0.7, "timestamp": 5})
+    cb.on_trial_complete(1, [trial], trial)
+    cb.on_experiment_end([trial])
+    assert len(client.search_runs([exp_id])) == 2
+    assert [m.value for m in client.get_metric_history(child, "val_auc")] == [0.7]
+    assert client.get_run(parent).data.tags["cxr.best_run_id"] == child
+    assert {client.get_run(r).info.status for r in (parent, child)} == {"FINISHED"}
