@@ -68,13 +68,15 @@ undelivered: dict = {"path": None, "count": 0}
 
 class MLflowSearchCallback(Callback):
     def __init__(self, tracking_uri: str, experiment: str, max_epochs: int, tags: dict,
-                 parent_name: str, pending_path: str | None = None, drain_timeout: float = 300.0):
+                 parent_name: str, pending_path: str | None = None, drain_timeout: float = 300.0,
+                 journal_path: str | None = None):
         self.tracking_uri = tracking_uri
         self.experiment = experiment
         self.max_epochs = max_epochs
         self.tags = tags
         self.parent_name = parent_name
         self.pending_path = pending_path
+        self.journal_path = journal_path  # every event, all sessions (search.tracking_queue.Outbox)
         self.drain_timeout = drain_timeout
         self.uid = uuid.uuid4().hex[:12]  # the parent's run key; trials are <uid>/<trial id>
         self.started = False
@@ -87,12 +89,21 @@ class MLflowSearchCallback(Callback):
         state["_outbox"] = None  # pickled with the experiment; a thread and a connection are not state
         return state
 
+    def __setstate__(self, state):
+        # An experiment pickled by a cxr-tune without the outbox lacks these attributes.
+        defaults = {"uid": uuid.uuid4().hex[:12], "started": False, "trials": {}, "_restored": {},
+                    "pending_path": None, "journal_path": None, "drain_timeout": 300.0}
+        self.__dict__.update({**defaults, **state, "_outbox": None})
+
     # -- saved state ------------------------------------------------------------------------
     def get_state(self):
         outbox = self._outbox
-        return {"uid": self.uid, "started": self.started, "trials": dict(self.trials),
-                "runs": dict(outbox.sender.runs) if outbox else self._restored.get("runs", {}),
-                "pending": outbox.pending() if outbox else self._restored.get("pending", [])}
+        # Pending first: a run created between the two reads is then in both (replayed
+        # idempotently), never in neither.
+        pending = outbox.pending() if outbox else self._restored.get("pending", [])
+        runs = dict(outbox.sender.runs) if outbox else self._restored.get("runs", {})
+        return {"uid": self.uid, "started": self.started, "trials": dict(self.trials), "runs": runs,
+                "pending": pending}
 
     def set_state(self, state):
         if "parent_id" in state and "uid" not in state:  # saved before the outbox existed: same runs
@@ -112,7 +123,8 @@ class MLflowSearchCallback(Callback):
     def outbox(self) -> Outbox:
         if self._outbox is None:
             sender = Sender(self.tracking_uri, self.experiment, self._restored.get("runs"))
-            self._outbox = Outbox(sender, warn=lambda m: print(m, file=sys.stderr, flush=True))
+            self._outbox = Outbox(sender, warn=lambda m: print(m, file=sys.stderr, flush=True),
+                                  journal=Path(self.journal_path) if self.journal_path else None)
             self._outbox.restore(self._restored.get("pending", []))
         return self._outbox
 
@@ -229,8 +241,11 @@ class MLflowSearchCallback(Callback):
                   file=sys.stderr, flush=True)
         else:
             undelivered.update(path=None, count=0)
-            if outbox.rejected and self.pending_path:
-                outbox.write_pending(Path(self.pending_path))
+            stale = Path(self.pending_path) if self.pending_path else None
+            if outbox.rejected and stale:
+                outbox.write_pending(stale)
+            elif stale and stale.is_file():  # an earlier session's leftovers: now delivered
+                stale.unlink()
         outbox.close()
         self._outbox = None
         self._restored = {"runs": outbox.sender.runs, "pending": outbox.pending()}

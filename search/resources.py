@@ -7,6 +7,7 @@ an autoscaler a bigger node may still come: then the search starts and says what
 from __future__ import annotations
 
 import json
+import os
 
 from trainables.errors import UserError
 
@@ -36,14 +37,21 @@ def unmet(request: dict, nodes: list[dict]) -> str | None:
 
 
 def autoscaling() -> bool:
-    """Whether an autoscaler serves this cluster. Every head runs a monitor that publishes a
-    status in the GCS; only one with an autoscaler adds its `autoscaler_report` to it."""
+    """Whether an autoscaler can add nodes to this cluster. CXR_TUNE_AUTOSCALING=1/0 says so
+    outright. Otherwise: every head runs a monitor that publishes a status in the GCS, and on a
+    cluster started by hand (or a local Ray) it is a read-only one whose node types are the
+    nodes themselves, `node_<id>`; a real autoscaler reports its configured types."""
+    forced = os.environ.get("CXR_TUNE_AUTOSCALING")
+    if forced in ("0", "1"):
+        return forced == "1"
     try:
         from ray._private.ray_constants import DEBUG_AUTOSCALING_STATUS
         from ray.experimental.internal_kv import _internal_kv_get
 
-        status = json.loads(_internal_kv_get(DEBUG_AUTOSCALING_STATUS) or b"{}")
-        if status.get("autoscaler_report"):
+        report = json.loads(_internal_kv_get(DEBUG_AUTOSCALING_STATUS) or b"{}").get("autoscaler_report") or {}
+        types = set(report.get("active_nodes") or {}) | set(report.get("idle_nodes") or {}) \
+            | set(report.get("pending_launches") or {})
+        if any(not t.startswith("node_") for t in types):
             return True
         from ray.autoscaler.v2.utils import is_autoscaler_v2
 

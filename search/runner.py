@@ -65,7 +65,7 @@ def parse_args(spec: SearchSpec, argv=None) -> argparse.Namespace:
                    help="at the end, wait this long for MLflow to take the queued events; what is left goes "
                         "to <search>/mlflow_pending.jsonl for `python -m search.sync`")
     p.add_argument("--experiment-name", default=spec.script, help="MLflow experiment")
-    p.add_argument("--seed", type=at_least(0), default=0, help="seeds Optuna's TPE sampler and every trial")
+    p.add_argument("--seed", type=at_least(0, high=2 ** 32 - 1), default=0, help="seeds Optuna's TPE sampler and every trial")
     p.add_argument("--grid", action="store_true", help="run the paper's grid instead of the search")
     p.add_argument("--resume", action="store_true", help="continue the latest (or --name) search at --storage-path")
     p.add_argument("--smoke-test", action="store_true", help="tiny and fast, for CI")
@@ -196,7 +196,8 @@ def trial_resources(args) -> dict:
 
 # Per-request MLflow limits while the search runs: the outbox retries with its own backoff, so
 # one call must fail fast rather than hold the queue for MLflow's ~4-minute default window.
-MLFLOW_CALL_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
+# No client-side retry at all: urllib3 would resend a POST whose reply timed out (a second run).
+MLFLOW_CALL_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
 
 
 @cli
@@ -215,9 +216,12 @@ def main(spec: SearchSpec, argv=None):
     exp_path = f"{storage.rstrip('/')}/{name}"
     if args.resume and not tune.Tuner.can_restore(exp_path):
         raise UsageError(f"--resume: no restorable search at {exp_path}; pass --name of an existing one")
-    pending = Path(exp_path) / "mlflow_pending.jsonl" if "://" not in exp_path else Path(f"{name}-mlflow_pending.jsonl")
+    # The tracking journal and any undelivered events stay on the driver's disk: with the search
+    # itself when it is local, else in ./<name>-tracking/.
+    tracking_dir = Path(exp_path) if "://" not in exp_path else Path.cwd() / f"{name}-tracking"
 
-    # Resources before data: a request no node can meet must not wait for the cache to be built.
+    resolve_root(args.data)  # the embedded set is generated (forking workers) before Ray starts threads here
+    # Resources before the image cache: a request no node can meet must not wait for it.
     trainable = tune.with_resources(train_fn, trial_resources(args))
 
     data = prepare_data(args.data, param_space)
@@ -229,7 +233,8 @@ def main(spec: SearchSpec, argv=None):
     else:
         callback = MLflowSearchCallback(
             args.tracking_uri, args.experiment_name, max_epochs, parent_name=name,
-            pending_path=str(pending), drain_timeout=args.tracking_drain_timeout,
+            pending_path=str(tracking_dir / "mlflow_pending.jsonl"), drain_timeout=args.tracking_drain_timeout,
+            journal_path=str(tracking_dir / "mlflow_events.jsonl"),
             tags={"cxr.dataset": data["splits"].name, "cxr.split": data["splits"].description,
                   "cxr.space": spec.name, "cxr.code_version": code_version(),
                   "cxr.mode": "grid" if args.grid else "search", "cxr.seed": str(args.seed),

@@ -19,7 +19,7 @@ from pathlib import Path
 from mlflow.exceptions import MlflowException
 
 from search.tracking_check import check_tracking
-from search.tracking_queue import PENDING_FORMAT, Sender, refused
+from search.tracking_queue import PENDING_FORMAT, Sender, refused, unreachable
 from trainables.errors import Parser, UserError, cli, one_line
 
 ATTEMPTS = 4  # per event, with a short backoff: the server was checked a moment ago
@@ -46,21 +46,19 @@ def sync(path: Path, tracking_uri: str | None = None) -> dict:
     sender = Sender(uri, header["experiment"], header.get("runs"))
     delivered, rejected = 0, []
     for event in events:
-        if event.get("rejected"):
-            rejected.append(event)
-            continue
+        event = {k: v for k, v in event.items() if k != "rejected"}  # refused once: try again, report if still
         for attempt in range(ATTEMPTS):
             try:
                 sender.deliver(event, careful=True)
                 delivered += 1
                 break
             except Exception as err:  # noqa: BLE001 - classified below
-                if refused(err):
-                    rejected.append({**event, "rejected": one_line(err)})
+                if refused(err) or (not unreachable(err) and attempt == ATTEMPTS - 1):
+                    rejected.append({**event, "rejected": f"{type(err).__name__}: {one_line(err)[:300]}"})
                     break
                 if attempt == ATTEMPTS - 1:
-                    raise UserError(f"MLflow at {uri} failed on event {delivered + len(rejected) + 1} of "
-                                    f"{len(events)} ({type(err).__name__}: {one_line(err)[:200]}); nothing is "
+                    raise UserError(f"MLflow at {uri} stopped answering at event {delivered + len(rejected) + 1} "
+                                    f"of {len(events)} ({type(err).__name__}: {one_line(err)[:200]}); nothing is "
                                     "lost: run the same command again once it answers") from None
                 time.sleep(2 ** attempt)
     parent = sender.runs.get(next((e["key"] for e in events if e["op"] == "run" and "/" not in e["key"]), ""))

@@ -43,7 +43,7 @@ def _check_http(uri: str, timeout: float) -> None:
     while True:
         left = deadline - time.monotonic()
         try:
-            requests.get(uri.rstrip("/") + "/health", timeout=max(0.5, min(5.0, left)))
+            requests.get(uri.rstrip("/") + "/health", timeout=max(0.5, min(5.0, left)), **tls_options())
             return  # any HTTP answer: a server is there (auth or API errors show up on first use)
         except requests.RequestException as err:
             cause = _cause(err)
@@ -51,6 +51,15 @@ def _check_http(uri: str, timeout: float) -> None:
             raise TrackingUnavailable(f"MLflow tracking server {uri} did not answer within {timeout:g} s "
                                       f"({cause}); {FIX}")
         time.sleep(1.0)
+
+
+def tls_options() -> dict:
+    """MLflow's own TLS settings, so the check trusts what the MLflow client trusts."""
+    verify = os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH") or True
+    if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
+        verify = False
+    cert = os.environ.get("MLFLOW_TRACKING_CLIENT_CERT_PATH")
+    return {"verify": verify, **({"cert": cert} if cert else {})}
 
 
 # What a socket error says, without urllib3's nested reprs around it.

@@ -33,6 +33,11 @@ from trainables.errors import one_line
 RUN_KEY = "cxr.run_key"
 # The server understood the request and refused it: retrying the same event cannot help.
 REFUSED = {"INVALID_PARAMETER_VALUE", "BAD_REQUEST", "RESOURCE_ALREADY_EXISTS"}
+# Signs that the server (or the network to it) is down: such an event waits as long as it takes.
+UNREACHABLE = ("Max retries exceeded", "Connection refused", "Connection aborted", "Connection reset",
+               "RemoteDisconnected", "timed out", "Name or service not known", "database is locked",
+               "error code 502", "error code 503", "error code 504", "TEMPORARILY_UNAVAILABLE")
+MAX_ATTEMPTS = 5  # any other failure: the event is set aside after this many tries, not retried forever
 BACKOFF = (0.5, 15.0)  # first and longest wait between attempts, seconds
 PENDING_FORMAT = 1
 
@@ -43,6 +48,10 @@ class MissingRun(LookupError):
 
 def refused(err: Exception) -> bool:
     return isinstance(err, MissingRun) or (isinstance(err, MlflowException) and err.error_code in REFUSED)
+
+
+def unreachable(err: Exception) -> bool:
+    return isinstance(err, (ConnectionError, TimeoutError)) or any(sign in str(err) for sign in UNREACHABLE)
 
 
 class Sender:
@@ -66,7 +75,14 @@ class Sender:
     def experiment_id(self) -> str:
         if self._experiment_id is None:
             exp = self.client.get_experiment_by_name(self.experiment)
-            self._experiment_id = exp.experiment_id if exp else self.client.create_experiment(self.experiment)
+            if exp is None:
+                try:
+                    self.client.create_experiment(self.experiment)
+                except MlflowException as err:  # another search created it a moment ago
+                    if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                        raise
+                exp = self.client.get_experiment_by_name(self.experiment)
+            self._experiment_id = exp.experiment_id
         return self._experiment_id
 
     def run_id(self, key: str) -> str:
@@ -93,17 +109,18 @@ class Sender:
             raise
 
     def _run(self, event, careful):
+        """Always looked up first: a driver killed before Tune saved its state may put the same
+        run event again on --resume."""
         key = event["key"]
-        if careful:
-            known = self.runs.get(key)
-            if known and (known in self._verified or self._exists(known)):
-                self._verified.add(known)
-                return
-            found = self._find(key)
-            if found:
-                self.runs[key] = found
-                self._verified.add(found)
-                return
+        known = self.runs.get(key)
+        if known and (known in self._verified or (careful and self._exists(known))):
+            self._verified.add(known)
+            return
+        found = self._find(key)
+        if found:
+            self.runs[key] = found
+            self._verified.add(found)
+            return
         tags = {**event["tags"], RUN_KEY: key}
         if event.get("parent"):
             tags["mlflow.parentRunId"] = self.run_id(event["parent"])
@@ -141,33 +158,48 @@ class Sender:
 
 
 class Outbox:
-    """The ordered queue and its delivery thread. `journal` keeps every event this driver put
-    (and those restored), for `mlflow_pending.jsonl`."""
+    """The ordered queue and its delivery thread.
 
-    def __init__(self, sender: Sender, warn=print):
+    `journal` (a JSONL file, appended as events are put) keeps every event of the search across
+    driver sessions, so `write_pending` can rebuild the search on a server that saw none of it.
+    Without a journal file the events of this session are kept in memory instead."""
+
+    def __init__(self, sender: Sender, warn=print, journal: Path | None = None):
         self.sender = sender
         self.warn = warn
+        self.journal = Path(journal) if journal else None
+        self.memory: list[dict] = []
         self.queue: deque = deque()
-        self.journal: list[dict] = []
         self.rejected: list[dict] = []
         self.cond = threading.Condition()
-        self.closing = False
+        self.stopping = threading.Event()
         self.down_since: float | None = None
+        if self.journal:
+            self.journal.parent.mkdir(parents=True, exist_ok=True)
         self.thread = threading.Thread(target=self._loop, name="cxr-mlflow-outbox", daemon=True)
         self.thread.start()
 
     def put(self, event: dict) -> None:
+        self._record(event)
         with self.cond:
-            self.journal.append(event)
             self.queue.append(event)
             self.cond.notify_all()
 
+    def _record(self, event: dict) -> None:
+        if self.journal:
+            with self.journal.open("a") as f:
+                f.write(json.dumps(event) + "\n")
+        else:
+            self.memory.append(dict(event))
+
     def restore(self, events: list[dict]) -> None:
-        """Events from saved state, ahead of anything new; they may have been delivered already."""
+        """Events from saved state, ahead of anything new; they may have been delivered already.
+        A journal file has them from the session that put them; memory does not."""
         with self.cond:
             for event in reversed(events):
                 event = {**event, "replay": True}
-                self.journal.insert(0, event)
+                if not self.journal:
+                    self.memory.insert(0, dict(event))
                 self.queue.appendleft(event)
             self.cond.notify_all()
 
@@ -184,34 +216,34 @@ class Outbox:
             return not self.queue
 
     def close(self) -> None:
+        self.stopping.set()
         with self.cond:
-            self.closing = True
             self.cond.notify_all()
         self.thread.join(timeout=5)
 
     def _loop(self) -> None:
         delay = BACKOFF[0]
-        while True:
+        while not self.stopping.is_set():
             with self.cond:
-                while not self.queue and not self.closing:
+                while not self.queue and not self.stopping.is_set():
                     self.cond.wait()
-                if self.closing:
+                if self.stopping.is_set():
                     return
                 event = self.queue[0]
             try:
-                self.sender.deliver(event, careful=bool(event.get("replay") or event.get("attempted")))
+                self.sender.deliver(event, careful=bool(event.get("replay") or event.get("attempts")))
             except Exception as err:  # noqa: BLE001 - any failure: keep the event, never kill the thread
-                if refused(err):
-                    self._done(event, rejected=one_line(err))
+                with self.cond:
+                    event["attempts"] = event.get("attempts", 0) + 1
+                if refused(err) or (not unreachable(err) and event["attempts"] >= MAX_ATTEMPTS):
+                    self._done(event, rejected=f"{type(err).__name__}: {one_line(err)[:300]}")
                     continue
-                event["attempted"] = True
                 if self.down_since is None:
                     self.down_since = time.monotonic()
                     self.warn(f"warning: MLflow at {self.sender.tracking_uri} failed ({type(err).__name__}: "
                               f"{one_line(err)[:200]}); the search goes on and its tracking events wait "
                               "in a queue, retried with backoff")
-                with self.cond:
-                    self.cond.wait(delay)
+                self.stopping.wait(delay)  # new events must not cut the backoff short
                 delay = min(delay * 2, BACKOFF[1])
                 continue
             if self.down_since is not None:
@@ -226,22 +258,36 @@ class Outbox:
             if self.queue and self.queue[0] is event:
                 self.queue.popleft()
             if rejected:
-                event["rejected"] = rejected
-                self.rejected.append(event)
-                self.warn(f"warning: MLflow refused a {event['op']} event for {event['key']}: {rejected}")
+                self.rejected.append({**event, "rejected": rejected})
+                self.warn(f"warning: MLflow refused a {event['op']} event for {event['key']} ({rejected}); "
+                          "it is kept in the pending file")
             self.cond.notify_all()
 
+    def events(self) -> list[dict]:
+        if not self.journal:
+            return [dict(e) for e in self.memory]
+        if not self.journal.is_file():
+            return []
+        return [json.loads(line) for line in self.journal.read_text().splitlines() if line.strip()]
+
     def write_pending(self, path: Path) -> Path:
-        """Every event of the journal, after a header, for `python -m search.sync`."""
+        """Every event of the search, after a header, for `python -m search.sync`; the ones MLflow
+        refused are marked so that sync reports them instead of failing on them again."""
+        refused_at = {json.dumps(_clean(e), sort_keys=True): e["rejected"] for e in self.rejected}
         header = {"cxr_tune_pending": PENDING_FORMAT, "tracking_uri": self.sender.tracking_uri,
                   "experiment": self.sender.experiment, "runs": dict(self.sender.runs),
-                  "undelivered": len(self.queue), "written": time.strftime("%Y-%m-%d %H:%M:%S")}
+                  "undelivered": len(self.pending()), "written": time.strftime("%Y-%m-%d %H:%M:%S")}
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         with tmp.open("w") as f:
             f.write(json.dumps(header) + "\n")
-            for event in self.journal:
-                clean = {k: v for k, v in event.items() if k not in ("replay", "attempted")}
-                f.write(json.dumps(clean) + "\n")
+            for event in self.events():
+                event = _clean(event)
+                reason = refused_at.get(json.dumps(event, sort_keys=True))
+                f.write(json.dumps({**event, "rejected": reason} if reason else event) + "\n")
         tmp.replace(path)
         return path
+
+
+def _clean(event: dict) -> dict:
+    return {k: v for k, v in event.items() if k not in ("replay", "attempts", "rejected")}

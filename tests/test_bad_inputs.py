@@ -77,6 +77,7 @@ CASES = [
     ("drain timeout negative", search("--tracking-drain-timeout", "-5"), "--tracking-drain-timeout: -5 must be >= 0"),
     ("grace beyond max epochs", search("--grace-period", "5", "--max-epochs", "2"),
      "--grace-period 5 exceeds the 2 epoch(s) a trial runs"),
+    ("seed beyond 32 bits", search("--seed", str(2 ** 32)), f"argument --seed: {2 ** 32} must be <= {2 ** 32 - 1}"),
     ("unknown flag", search("--num-sample", "3"), "unrecognized arguments: --num-sample 3"),
     ("resume of nothing", search("--resume", "--name", "never-ran"), "--resume: no restorable search at"),
     # infrastructure

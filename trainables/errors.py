@@ -51,15 +51,17 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
-def at_least(low, kind=int, meaning: str = ""):
-    """An argparse type: a number of `kind` >= low."""
+def at_least(low, kind=int, high=None):
+    """An argparse type: a number of `kind` >= low (and <= high, if given)."""
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
-        if value < low or value != value:
-            raise argparse.ArgumentTypeError(f"{text} must be >= {low}{f' ({meaning})' if meaning else ''}")
+        if not value >= low:  # NaN too
+            raise argparse.ArgumentTypeError(f"{text} must be >= {low}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"{text} must be <= {high}")
         return value
     parse.__name__ = kind.__name__  # argparse names the type in its messages
     return parse

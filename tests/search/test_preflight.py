@@ -46,3 +46,23 @@ def test_a_local_store_needs_a_writable_folder(tmp_path):
     check_tracking(str(tmp_path / "mlruns" / "deeper"))  # MLflow makes a file store's folders
     with pytest.raises(TrackingUnavailable, match="nowhere does not exist"):
         check_tracking(f"sqlite:///{tmp_path / 'nowhere' / 'mlflow.db'}")
+
+
+def test_only_an_autoscaler_with_node_types_counts(monkeypatch):
+    import json
+
+    import ray.experimental.internal_kv as kv
+
+    from search.resources import autoscaling
+
+    def status(*types):
+        report = {"autoscaler_report": {"active_nodes": {t: 1 for t in types}, "pending_launches": {}}}
+        return lambda key: json.dumps(report).encode()
+
+    monkeypatch.setattr("ray.autoscaler.v2.utils.is_autoscaler_v2", lambda: False)
+    monkeypatch.setattr(kv, "_internal_kv_get", status("node_4f1c0e9a"))  # `ray start` by hand: read-only
+    assert not autoscaling()
+    monkeypatch.setattr(kv, "_internal_kv_get", status("head", "gpu_worker"))  # deploy/cluster.yaml
+    assert autoscaling()
+    monkeypatch.setenv("CXR_TUNE_AUTOSCALING", "0")
+    assert not autoscaling()

@@ -2,6 +2,7 @@
 search.sync, against a real SQLite store."""
 import json
 import time
+from pathlib import Path
 
 import pytest
 from mlflow.exceptions import MlflowException
@@ -90,7 +91,7 @@ def test_an_outage_delays_events_in_order_and_loses_none(tmp_path, monkeypatch):
     for event in events[4:]:
         outbox.put(event)  # returns at once: the caller never waits on the server
     time.sleep(0.5)
-    assert len(outbox.pending()) == len(events) - 4 and sender.calls > 3  # retried, kept, in order
+    assert len(outbox.pending()) == len(events) - 4 and sender.calls > 4  # retried, kept, in order
     assert [e["op"] for e in outbox.pending()] == [e["op"] for e in events[4:]]
     sender.down = False
     assert outbox.drain(10)
@@ -110,6 +111,44 @@ def test_a_refused_event_is_kept_aside_and_does_not_block_the_queue(tmp_path):
     outbox.close()
     assert [e["params"] for e in outbox.rejected] == [{"loss.lam": "0.9"}]
     assert_logged_once(client)
+
+
+class Broken(Sender):
+    """The server answers, but one kind of event always fails (an artifact store it cannot write)."""
+
+    def _artifact(self, event, careful):
+        raise PermissionError("[Errno 13] Permission denied: '/mlartifacts'")
+
+
+def test_an_event_that_keeps_failing_while_the_server_answers_is_set_aside(tmp_path, monkeypatch):
+    monkeypatch.setattr("search.tracking_queue.BACKOFF", (0.01, 0.02))
+    uri, client = store(tmp_path)
+    warnings = []
+    outbox = Outbox(Broken(uri, EXPERIMENT), warn=warnings.append, journal=tmp_path / "events.jsonl")
+    for event in journal():
+        outbox.put(event)
+    assert outbox.drain(10)  # the parent's final status came through behind the broken artifact
+    outbox.close()
+    (bad,) = outbox.rejected
+    assert bad["op"] == "artifact" and bad["attempts"] == 5 and "Permission denied" in bad["rejected"]
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    assert {r.info.status for r in client.search_runs([exp.experiment_id])} == {"FINISHED"}
+    lines = [json.loads(l) for l in outbox.write_pending(tmp_path / "p.jsonl").read_text().splitlines()[1:]]
+    assert lines == [{**e, "rejected": bad["rejected"]} if e["op"] == "artifact" else e for e in journal()]
+    sync.main([str(tmp_path / "p.jsonl"), "--tracking-uri", uri])  # the sync tries it again: now it works
+    assert_logged_once(client)
+
+
+def test_new_events_do_not_cut_the_backoff_short(tmp_path, monkeypatch):
+    monkeypatch.setattr("search.tracking_queue.BACKOFF", (0.5, 0.5))
+    sender = Flaky("http://127.0.0.1:9", EXPERIMENT)
+    sender.down = True
+    outbox = Outbox(sender, warn=lambda m: None)
+    for event in journal() * 5:
+        outbox.put(event)
+        time.sleep(0.02)
+    outbox.close()
+    assert sender.calls <= 3  # ~1 s of puts at a 0.5 s backoff, not one attempt per put
 
 
 def test_an_unreachable_server_leaves_a_pending_file_that_sync_delivers_once(tmp_path, capsys):
@@ -188,3 +227,39 @@ def test_state_saved_before_the_outbox_keeps_logging_to_the_same_runs(tmp_path):
     assert [m.value for m in client.get_metric_history(child, "val_auc")] == [0.7]
     assert client.get_run(parent).data.tags["cxr.best_run_id"] == child
     assert {client.get_run(r).info.status for r in (parent, child)} == {"FINISHED"}
+
+
+def test_the_journal_spans_driver_sessions_and_a_clean_end_removes_stale_pending(tmp_path):
+    from types import SimpleNamespace
+
+    from search.mlflow_logging import MLflowSearchCallback
+
+    files = {"pending_path": str(tmp_path / "rr" / "mlflow_pending.jsonl"),
+             "journal_path": str(tmp_path / "rr" / "mlflow_events.jsonl")}
+    trial = SimpleNamespace(trial_id="t1", config={"loss": {"lam": 0.5}}, last_result={"epoch": 1, "val_auc": 0.6},
+                            error_file=None)
+    dead = MLflowSearchCallback("http://127.0.0.1:9", EXPERIMENT, max_epochs=2, tags={}, parent_name="s",
+                                drain_timeout=0.2, **files)
+    dead.setup()
+    dead.on_trial_start(0, [trial], trial)
+    dead.on_trial_result(1, [trial], trial, {"epoch": 1, "val_auc": 0.6, "timestamp": 5})
+    state = dead.get_state()  # Tune's last snapshot before the driver went away
+    dead.on_experiment_end([trial])
+    assert Path(files["pending_path"]).is_file()
+
+    uri, client = store(tmp_path)
+    resumed = MLflowSearchCallback(uri, EXPERIMENT, max_epochs=2, tags={}, parent_name="s", drain_timeout=10, **files)
+    resumed.set_state(state)
+    resumed.setup()
+    trial.last_result = {"epoch": 2, "val_auc": 0.7}
+    resumed.on_trial_result(2, [trial], trial, {"epoch": 2, "val_auc": 0.7, "timestamp": 6})
+    resumed.on_trial_complete(2, [trial], trial)
+    resumed.on_experiment_end([trial])
+    assert not Path(files["pending_path"]).exists()  # delivered now: no stale file to replay later
+    events = [json.loads(l) for l in Path(files["journal_path"]).read_text().splitlines()]
+    assert [e["op"] for e in events].count("run") == 2 and events[0]["op"] == "run"  # session 1's events kept
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    runs = client.search_runs([exp.experiment_id])
+    child = next(r for r in runs if r.data.tags["cxr.role"] == "trial")
+    assert len(runs) == 2 and {r.info.status for r in runs} == {"FINISHED"}
+    assert sorted(m.step for m in client.get_metric_history(child.info.run_id, "val_auc")) == [1, 2]
