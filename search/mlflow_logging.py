@@ -244,6 +244,9 @@ class MLflowSearchCallback(Callback):
             stale = Path(self.pending_path) if self.pending_path else None
             if outbox.rejected and stale:
                 outbox.write_pending(stale)
+                print(f"MLflow refused {len(outbox.rejected)} tracking event(s) (warnings above); the search's "
+                      f"events are in {stale}: once the cause is fixed, python -m search.sync {stale}",
+                      file=sys.stderr, flush=True)
             elif stale and stale.is_file():  # an earlier session's leftovers: now delivered
                 stale.unlink()
         outbox.close()
