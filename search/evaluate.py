@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -44,7 +43,7 @@ from trainables.data.cache import get_cache
 from trainables.data.sources import load_splits
 from trainables.predict import final_config, scores, trained_model
 from trainables.reporting import STATE_FILE, LocalReporter, load_state
-from trainables.train import pick_device, run
+from trainables.train import pick_device, config_of, read_config_doc, run
 
 SPACES = ("dualchexnet", "msml", "cb_focal", "am_densenet", "mlrfnet")
 MODEL_SPACES = {"dualchexnet": "dualchexnet", "fmsml": "msml", "am_densenet": "am_densenet", "mlrfnet": "mlrfnet"}
@@ -108,8 +107,8 @@ def candidates(args, client: MlflowClient) -> list[Candidate]:
     if path.suffix in (".yaml", ".yml") or path.is_file():
         if not path.is_file():
             raise UserError(f"{path} does not exist; pass an exported YAML, a trial's MLflow run id, or --experiment")
-        doc = yaml.safe_load(path.read_text()) or {}
-        config = doc.get("config", doc)
+        doc = read_config_doc(path)
+        config = config_of(doc, path)
         run = _get_run(client, doc.get("mlflow_run_id"))
         if run is not None:  # an exported trial: its MLflow run places the evaluation; the file's config wins
             c = from_run(client, run, path.stem)

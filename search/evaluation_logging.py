@@ -15,8 +15,9 @@ import yaml
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from search.mlflow_logging import experiment_id, log_params
+from search.mlflow_logging import log_params
 from search.scoring import MEAN, WAUC
+from search.tracking_queue import experiment_id
 
 PYFUNC = Path(__file__).with_name("pyfunc_model.py")
 

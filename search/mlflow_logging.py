@@ -21,11 +21,10 @@ import uuid
 from pathlib import Path
 
 import yaml
-from mlflow.entities import Param
 from mlflow.tracking import MlflowClient
 from ray.tune import Callback
 
-from search.tracking_queue import Outbox, Sender
+from search.tracking_queue import Outbox, Sender, log_param_texts
 from trainables.config import flatten
 
 LOGGED = ("val_auc", "val_wauc", "val_loss", "train_loss", "images_per_s", "lr", "epoch", "image_size")
@@ -41,21 +40,14 @@ def _metrics(result: dict) -> dict:
     return out
 
 
-def experiment_id(client: MlflowClient, name: str) -> str:
-    exp = client.get_experiment_by_name(name)
-    return exp.experiment_id if exp else client.create_experiment(name)
-
-
 def param_texts(config: dict) -> dict:
     """The flattened config as MLflow param values."""
     return {k: str(v)[:MAX_PARAM] for k, v in sorted(flatten(config).items())}
 
 
 def log_params(client: MlflowClient, run_id: str, config: dict) -> None:
-    """The flattened config as params, in MLflow's batches of at most 100."""
-    params = [Param(k, v) for k, v in param_texts(config).items()]
-    for i in range(0, len(params), 100):
-        client.log_batch(run_id, params=params[i:i + 100])
+    """The flattened config as params."""
+    log_param_texts(client, run_id, param_texts(config))
 
 
 def now_ms() -> int:
@@ -184,10 +176,11 @@ class MLflowSearchCallback(Callback):
     def on_trial_error(self, iteration, trials, trial, **info):
         if trial.trial_id not in self.trials:
             return
-        message = (trial.last_result or {}).get("cxr_error") or "see the trial's error.txt in the Ray results folder"
-        if not (trial.last_result or {}).get("cxr_error") and trial.error_file and Path(trial.error_file).is_file():
+        message = (trial.last_result or {}).get("cxr_error")  # a user error, reported by the trial itself
+        if not message and trial.error_file and Path(trial.error_file).is_file():
             lines = [l for l in Path(trial.error_file).read_text().splitlines() if l.strip()]
-            message = lines[-1] if lines else message
+            message = lines[-1] if lines else None
+        message = message or "see the trial's error.txt in the Ray results folder"
         self._finish(trial, "errored", "FAILED", {"cxr.error": message[:MAX_PARAM]})
 
     def _finish(self, trial, status: str, run_status: str | None, extra: dict | None = None) -> None:

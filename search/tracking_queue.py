@@ -54,6 +54,26 @@ def unreachable(err: Exception) -> bool:
     return isinstance(err, (ConnectionError, TimeoutError)) or any(sign in str(err) for sign in UNREACHABLE)
 
 
+def experiment_id(client: MlflowClient, name: str) -> str:
+    """Get or create; another search creating the same experiment a moment ago is not an error."""
+    exp = client.get_experiment_by_name(name)
+    if exp is None:
+        try:
+            return client.create_experiment(name)
+        except MlflowException as err:
+            if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        exp = client.get_experiment_by_name(name)
+    return exp.experiment_id
+
+
+def log_param_texts(client: MlflowClient, run_id: str, params: dict) -> None:
+    """Params {name: text}, in MLflow's batches of at most 100."""
+    items = [Param(k, v) for k, v in params.items()]
+    for i in range(0, len(items), 100):
+        client.log_batch(run_id, params=items[i:i + 100])
+
+
 class Sender:
     """Delivers one event at a time to a tracking store; keeps the run key -> run id map."""
 
@@ -74,15 +94,7 @@ class Sender:
     @property
     def experiment_id(self) -> str:
         if self._experiment_id is None:
-            exp = self.client.get_experiment_by_name(self.experiment)
-            if exp is None:
-                try:
-                    self.client.create_experiment(self.experiment)
-                except MlflowException as err:  # another search created it a moment ago
-                    if err.error_code != "RESOURCE_ALREADY_EXISTS":
-                        raise
-                exp = self.client.get_experiment_by_name(self.experiment)
-            self._experiment_id = exp.experiment_id
+            self._experiment_id = experiment_id(self.client, self.experiment)
         return self._experiment_id
 
     def run_id(self, key: str) -> str:
@@ -130,9 +142,7 @@ class Sender:
         self._verified.add(run.info.run_id)
 
     def _params(self, event, careful):
-        params = [Param(k, v) for k, v in event["params"].items()]
-        for i in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
-            self.client.log_batch(self.run_id(event["key"]), params=params[i:i + 100])
+        log_param_texts(self.client, self.run_id(event["key"]), event["params"])
 
     def _metrics(self, event, careful):
         metrics = [Metric(k, v, ts, step) for k, v, ts, step in event["metrics"]]

@@ -323,8 +323,8 @@ def train_fn(config: dict) -> None:
         raise
 
 
-def read_config_file(path: str) -> dict:
-    """A nested trial config from YAML: a plain one, or a file search/export.py wrote ('config' key)."""
+def read_config_doc(path) -> dict:
+    """A YAML file as a mapping: a nested trial config, or a file search/export.py wrote."""
     import yaml
 
     file = Path(path)
@@ -335,9 +335,17 @@ def read_config_file(path: str) -> dict:
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise ConfigError(f"{file} is not valid YAML ({one_line(err)}); fix the file or re-export it") from None
     doc = {} if doc is None else doc
-    config = doc.get("config", doc) if isinstance(doc, dict) else doc
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{file} holds a {type(doc).__name__}, not a mapping of config sections "
+                          "(model, loss, heads, optim, sched, data, train)")
+    return doc
+
+
+def config_of(doc: dict, path) -> dict:
+    """The nested trial config of a YAML mapping (an exported one keeps it under 'config')."""
+    config = doc.get("config", doc)
     if not isinstance(config, dict):
-        raise ConfigError(f"{file} holds a {type(config).__name__}, not a mapping of config sections "
+        raise ConfigError(f"{path}: 'config' holds a {type(config).__name__}, not a mapping of config sections "
                           "(model, loss, heads, optim, sched, data, train)")
     return config
 
@@ -351,7 +359,7 @@ def main(argv=None) -> None:
     parser.add_argument("--max-epochs", type=at_least(1), help="override train.max_epochs")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     args = parser.parse_args(argv)
-    config = read_config_file(args.config)
+    config = config_of(read_config_doc(args.config), args.config)
     if args.max_epochs:
         config.setdefault("train", {})["max_epochs"] = args.max_epochs
     final = run(config, LocalReporter(args.out, resume=args.resume))
