@@ -33,14 +33,14 @@ from mlflow.tracking import MlflowClient
 
 from search import comparison, roc_plot
 from search.export import run_doc, top_runs
+from search.report_data import search_parent
 from search.scoring import score_split
 from search.tracking_check import check_tracking
 from spaces.paper_numbers import DATASETS, numbers
 from trainables.config import merge
 from trainables.errors import Parser, UserError, at_least, cli
-from trainables.data import synthetic
 from trainables.data.cache import get_cache
-from trainables.data.sources import load_splits
+from trainables.data.sources import dataset_label, is_synthetic, load_splits
 from trainables.predict import final_config, scores, trained_model
 from trainables.reporting import STATE_FILE, LocalReporter, load_state
 from trainables.train import pick_device, config_of, read_config_doc, run
@@ -173,11 +173,11 @@ def evaluate(c: Candidate, args, client: MlflowClient) -> dict:
     paper = numbers(row) if row else None
     ctx = comparison.Context(
         source=f"trial run {c.run_id}" if c.run_id else c.name, mode="retrain" if args.retrain else "checkpoint",
-        epoch=int(state["epoch"]), dataset=splits.name, split=splits.description, space=space,
-        synthetic=(Path(splits.root) / synthetic.MARKER).is_file())
+        epoch=int(state["epoch"]), dataset=dataset_label(splits), split=splits.description, space=space,
+        synthetic=is_synthetic(splits))
     files = {"test_auc.csv": out / "test_auc.csv", "roc.png": out / "roc.png", "comparison.md": out / "comparison.md"}
     result.table.to_csv(files["test_auc.csv"])
-    roc_plot.plot(result, files["roc.png"], f"{ctx.source}: test ROC ({splits.name}, {result.images} images)")
+    roc_plot.plot(result, files["roc.png"], f"{ctx.source}: test ROC ({ctx.dataset}, {result.images} images)")
     text = comparison.markdown(result, paper, ctx)
     files["comparison.md"].write_text(text)
     from search.evaluation_logging import log_evaluation  # MLflow's model code is slow to import
@@ -189,12 +189,8 @@ def evaluate(c: Candidate, args, client: MlflowClient) -> dict:
 def evaluate_search(tracking_uri: str, experiment: str, exp_path: str) -> list[dict]:
     """A search script's --evaluate: the best trial of the search stored at `exp_path` (its parent
     run's cxr.best_run_id), evaluated from its checkpoint into `exp_path`/evaluation."""
-    client = MlflowClient(tracking_uri)
-    exp = client.get_experiment_by_name(experiment)
-    parents = client.search_runs(
-        [exp.experiment_id], filter_string=f"tags.`cxr.role` = 'search' and tags.`cxr.ray_results` = '{exp_path}'",
-        order_by=["attributes.start_time DESC"], max_results=1) if exp else []
-    best = parents[0].data.tags.get("cxr.best_run_id") if parents else None
+    parent = search_parent(MlflowClient(tracking_uri), experiment, exp_path)
+    best = parent.data.tags.get("cxr.best_run_id") if parent else None
     if not best:
         raise UserError(f"--evaluate: no best trial recorded in MLflow for {exp_path}")
     out = f"{exp_path}/evaluation" if "://" not in exp_path else "evaluations"

@@ -24,6 +24,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 from ray.tune import Callback
 
+from search.search_space import run_name
 from search.tracking_queue import Outbox, Sender, log_param_texts
 from trainables.config import flatten
 
@@ -61,7 +62,8 @@ undelivered: dict = {"path": None, "count": 0}
 class MLflowSearchCallback(Callback):
     def __init__(self, tracking_uri: str, experiment: str, max_epochs: int, tags: dict,
                  parent_name: str, pending_path: str | None = None, drain_timeout: float = 300.0,
-                 journal_path: str | None = None):
+                 journal_path: str | None = None, parent_params: dict | None = None,
+                 name_keys: list | None = None, log_keys=(), warm: list | None = None):
         self.tracking_uri = tracking_uri
         self.experiment = experiment
         self.max_epochs = max_epochs
@@ -70,6 +72,10 @@ class MLflowSearchCallback(Callback):
         self.pending_path = pending_path
         self.journal_path = journal_path  # every event, all sessions (search.tracking_queue.Outbox)
         self.drain_timeout = drain_timeout
+        self.parent_params = parent_params or {}   # the searched space and the search's settings
+        self.name_keys = list(name_keys or [])     # searched keys, in the order run names show them
+        self.log_keys = frozenset(log_keys)
+        self.warm = [dict(w) for w in warm or []]   # flattened warm-start configs (the paper's best)
         self.uid = uuid.uuid4().hex[:12]  # the parent's run key; trials are <uid>/<trial id>
         self.started = False
         self.trials: dict[str, str] = {}   # trial id -> cxr.status
@@ -84,7 +90,8 @@ class MLflowSearchCallback(Callback):
     def __setstate__(self, state):
         # An experiment pickled by a cxr-tune without the outbox lacks these attributes.
         defaults = {"uid": uuid.uuid4().hex[:12], "started": False, "trials": {}, "_restored": {},
-                    "pending_path": None, "journal_path": None, "drain_timeout": 300.0}
+                    "pending_path": None, "journal_path": None, "drain_timeout": 300.0,
+                    "parent_params": {}, "name_keys": [], "log_keys": frozenset(), "warm": []}
         self.__dict__.update({**defaults, **state, "_outbox": None})
 
     # -- saved state ------------------------------------------------------------------------
@@ -130,6 +137,8 @@ class MLflowSearchCallback(Callback):
         if not self.started:
             self.put("run", self.uid, name=self.parent_name, tags={**self.tags, "cxr.role": "search"},
                      parent=None, time=now_ms())
+            if self.parent_params:
+                self.put("params", self.uid, params=self.parent_params)
             self.started = True
         else:
             self.put("status", self.uid, status="RUNNING", time=now_ms())
@@ -140,8 +149,12 @@ class MLflowSearchCallback(Callback):
             self.put("tags", key, tags={"cxr.status": "running"})
             self.put("status", key, status="RUNNING", time=now_ms())
         else:
-            self.put("run", key, name=f"trial-{trial.trial_id}", parent=self.uid, time=now_ms(), tags={
-                "cxr.role": "trial", "cxr.trial_id": trial.trial_id, "cxr.status": "running"})
+            flat = flatten(trial.config)
+            warm = any(all(flat.get(k) == v for k, v in w.items()) for w in self.warm)
+            name = run_name(trial.config, self.name_keys, self.log_keys) if self.name_keys else f"trial-{trial.trial_id}"
+            self.put("run", key, name=name, parent=self.uid, time=now_ms(), tags={
+                "cxr.role": "trial", "cxr.trial_id": trial.trial_id, "cxr.status": "running",
+                **({"cxr.warm_start": "paper"} if warm else {})})
             self.put("params", key, params=param_texts(trial.config))
         self.trials[trial.trial_id] = "running"
 

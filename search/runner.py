@@ -12,10 +12,12 @@ import os
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import optuna
 import ray
 import yaml
+from mlflow.tracking import MlflowClient
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
@@ -24,14 +26,14 @@ from ray.tune.search.sample import Domain
 import search
 import spaces
 import trainables
-from search import mlflow_logging
+from search import mlflow_logging, search_space
 from search.mlflow_logging import MLflowSearchCallback
 from search.resources import GIB, autoscaling, check_resources
 from search.tracking_check import check_tracking
 from search.trial_state import AshaState, NoRetryOnUserError
 from spaces import SearchSpec
 from trainables.config import flatten, merge, resolve
-from trainables.data.sources import load_splits, resolve_root
+from trainables.data.sources import dataset_label, is_synthetic, load_splits, resolve_root
 from trainables.errors import Parser, UsageError, UserError, at_least, cli, one_line
 from trainables.train import for_stage, split_cache, train_fn
 
@@ -171,6 +173,10 @@ def prepare_data(data_root, base: dict) -> dict:
     return {"root": str(root) if data_root is not None else None, "splits": splits}
 
 
+def profile_name(args) -> str:
+    return "smoke" if args.smoke_test else "cpu" if args.data is None else "full"
+
+
 def pick_profile(spec: SearchSpec, args) -> dict:
     """smoke (--smoke-test), cpu (embedded data) or none; a CheXpert root adds spec.chexpert."""
     from trainables.data.sources import detect  # local: only this function needs it
@@ -231,14 +237,27 @@ def main(spec: SearchSpec, argv=None):
     if args.resume:
         tuner = tune.Tuner.restore(exp_path, trainable=trainable, resume_unfinished=True, resume_errored=True)
     else:
+        dists = search_space.distributions(param_space)
+        # run names show the progress table's columns first, then any other searched key
+        order = [c.replace("/", ".") for c in spec.columns]
+        keys = sorted(search_space.searched_keys(param_space),
+                      key=lambda k: order.index(k) if k in order else len(order))
         callback = MLflowSearchCallback(
             args.tracking_uri, args.experiment_name, max_epochs, parent_name=name,
             pending_path=str(tracking_dir / "mlflow_pending.jsonl"), drain_timeout=args.tracking_drain_timeout,
             journal_path=str(tracking_dir / "mlflow_events.jsonl"),
-            tags={"cxr.dataset": data["splits"].name, "cxr.split": data["splits"].description,
+            tags={"cxr.dataset": dataset_label(data["splits"]), "cxr.synthetic": str(is_synthetic(data["splits"])).lower(),
+                  "cxr.split": data["splits"].description,
                   "cxr.space": spec.name, "cxr.code_version": code_version(),
                   "cxr.mode": "grid" if args.grid else "search", "cxr.seed": str(args.seed),
-                  "cxr.ray_results": exp_path})
+                  "cxr.ray_results": exp_path,
+                  **({"cxr.search_space": search_space.to_json({k: dists[k] for k in keys})} if dists else {})},
+            parent_params={**search_space.space_params(param_space), **{k: str(v) for k, v in {
+                "search.num_samples": num_samples, "search.seed": args.seed, "search.profile": profile_name(args),
+                "asha.max_t": max_epochs, "asha.grace_period": args.grace_period,
+                "asha.reduction_factor": args.reduction_factor}.items()}},
+            name_keys=keys, log_keys={k for k, d in dists.items() if getattr(d, "log", False)},
+            warm=[{k.replace("/", "."): v for k, v in w.items()} for w in warm])
         searcher = None if args.grid else OptunaSearch(
             metric=METRIC, mode=MODE, sampler=optuna.samplers.TPESampler(seed=args.seed),
             points_to_evaluate=warm)
@@ -269,6 +288,35 @@ def main(spec: SearchSpec, argv=None):
             if v is None:
                 os.environ.pop(k, None)
     return report(results, spec, args, exp_path)
+
+
+def make_report(tracking_uri: str, experiment: str, exp_path: str) -> None:
+    """search.report on the finished search; a report that fails says so and leaves the search as it is."""
+    from search.report import report_search
+    from search.report_data import search_parent
+
+    out = Path(exp_path) / "report" if "://" not in exp_path else None
+    try:
+        parent = search_parent(MlflowClient(tracking_uri), experiment, exp_path)
+        if parent is None:
+            raise UserError(f"no parent run tagged with {exp_path}")
+        made = report_search(tracking_uri, parent.info.run_id, out)
+    except Exception as err:  # the search itself is done and logged: a figure must not turn it into a failure
+        print(f"warning: no report ({one_line(err)}); retry with: python -m search.report "
+              f"--tracking-uri {tracking_uri} --experiment {experiment}")
+        return
+    print(made.summary)
+    for w in made.warnings:
+        print(f"warning: {w}")
+    where = f"{out / 'report.html'} and " if out else ""
+    print(f"report: {where}the parent run's artifacts (report.html, learning_curves.png, param_importance.png, ...)")
+
+
+def runs_table_url(ui: str, tracking_uri: str, experiment: str) -> str:
+    """The UI's runs table sorted by val_auc, best first (the UI reads orderByKey/orderByAsc from the URL)."""
+    exp = MlflowClient(tracking_uri).get_experiment_by_name(experiment)
+    order = quote("metrics.`val_auc`")
+    return f"{ui}/#/experiments/{exp.experiment_id if exp else ''}/runs?orderByKey={order}&orderByAsc=false"
 
 
 def trial_error(result) -> str:
@@ -317,7 +365,14 @@ def report(results, spec: SearchSpec, args, exp_path: str):
     uri = args.tracking_uri
     shown = f"sqlite:///{Path(uri[len('sqlite:///'):]).resolve()}" if uri.startswith("sqlite:///") else uri
     print(f"MLflow: experiment '{args.experiment_name}' at {shown}")
-    print(f"browse: mlflow ui --backend-store-uri {shown}")
+    make_report(shown, args.experiment_name, exp_path)
+    if uri.startswith(("http://", "https://")):
+        ui = uri.rstrip("/")
+        print("browse: the runs table, best first:")
+    else:
+        ui = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
+        print(f"browse: mlflow ui --backend-store-uri {shown}   then open the runs table, best first:")
+    print(f"  {runs_table_url(ui, shown, args.experiment_name)}")
     if args.export:
         from search.export import export
         written = export(shown, args.experiment_name, top=3, out=args.export)

@@ -54,16 +54,23 @@ def unreachable(err: Exception) -> bool:
     return isinstance(err, (ConnectionError, TimeoutError)) or any(sign in str(err) for sign in UNREACHABLE)
 
 
+# MLflow 3's UI opens an experiment without this tag on its GenAI pages (traces, tokens); with it,
+# on the runs table ("Model training").
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
+
+
 def experiment_id(client: MlflowClient, name: str) -> str:
     """Get or create; another search creating the same experiment a moment ago is not an error."""
     exp = client.get_experiment_by_name(name)
     if exp is None:
         try:
-            return client.create_experiment(name)
+            return client.create_experiment(name, tags={KIND_TAG: KIND})
         except MlflowException as err:
             if err.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
         exp = client.get_experiment_by_name(name)
+    if KIND_TAG not in exp.tags:  # made by an earlier cxr-tune; a kind the user chose stays
+        client.set_experiment_tag(exp.experiment_id, KIND_TAG, KIND)
     return exp.experiment_id
 
 

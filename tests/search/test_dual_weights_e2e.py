@@ -47,9 +47,8 @@ def test_mlflow_has_a_parent_and_its_trials(searched):
     trials, parents = trial_runs(client)
     assert len(parents) == 1 and len(trials) == 3
     parent = parents[0]
-    assert parent.info.status == "FINISHED" and parent.data.tags["cxr.dataset"] == "nih"
+    assert parent.info.status == "FINISHED" and parent.data.tags["cxr.dataset"] == "synthetic ChestX-ray14"
     assert "best_val_auc" in parent.data.metrics and parent.data.tags["cxr.trials_total"] == "3"
-    assert [a.path for a in client.list_artifacts(parent.info.run_id)] == ["best_config.yaml"]
     for run in trials:
         assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert run.data.tags["cxr.status"] in {"completed", "stopped_early"}
@@ -62,6 +61,39 @@ def test_mlflow_has_a_parent_and_its_trials(searched):
     first = min(trials, key=lambda r: r.info.start_time)
     assert first.data.params["loss.lam"] == "0.5" and first.data.params["heads.fusion"] == "concat"
     assert not any("Patient" in k for r in trials for k in r.data.params)
+
+
+SEARCHED = ["loss.lam", "heads.fusion", "heads.w_d", "heads.w_r", "optim.lr", "train.iterative"]
+
+
+def test_the_parent_run_reports_what_the_search_learned(searched):
+    work, out = searched
+    client = MlflowClient(f"sqlite:///{work / 'mlflow.db'}")
+    trials, (parent,) = trial_runs(client)
+    figures = {"learning_curves.png", "param_importance.png", "per_label_top.png",
+               *(f"val_auc_vs_{k.replace('.', '_')}.png" for k in SEARCHED)}
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} == \
+        {"best_config.yaml", "report.html", "param_importance.csv", *figures}
+    p = parent.data.params
+    assert p["space.loss.lam"] == "uniform(0, 2)" and p["space.optim.lr"] == "loguniform(0.0001, 0.01)"
+    assert p["space.heads.fusion"] == "choice(concat, avg, max)" and p["asha.max_t"] == "2"
+    best = client.get_run(parent.data.tags["cxr.best_run_id"])
+    assert p["best.loss.lam"] == best.data.params["loss.lam"] and p["best.run_name"] == best.info.run_name
+    note = parent.data.tags["mlflow.note.content"]
+    assert "on **synthetic ChestX-ray14**" in note and "3 trials:" in note
+    assert all(f"| {t.info.run_name}" in note for t in trials) and "report.html" in note
+    # names carry the searched values; the paper's config is the warm start and says so
+    first = min(trials, key=lambda r: r.info.start_time)
+    assert first.info.run_name == "λ0.50 concat wD.30 wR.30 lr1e-3" and first.data.tags["cxr.warm_start"] == "paper"
+    assert all(r.info.run_name.startswith("λ") and " lr" in r.info.run_name for r in trials)
+    # the terminal: top trials, importance, the runs table sorted by val_auc
+    assert "top 3 of 3 trials" in out and "importance not estimated: 3 trial(s) finished" in out
+    assert "#/experiments/" in out and "orderByKey=metrics.%60val_auc%60&orderByAsc=false" in out
+    # the page is self-contained: every figure inside it, no file beside it needed
+    page = (work / "rr" / "smoke" / "report" / "report.html").read_text()
+    assert page.count('<img src="data:image/png;base64,') == len(figures)
+    assert "src=\"http" not in page and best.info.run_name in page
+    assert "importance not estimated" in (work / "rr" / "smoke" / "report" / "param_importance.csv").read_text()
 
 
 def test_exported_yaml_trains(searched):

@@ -35,3 +35,13 @@ def load_splits(data_cfg: dict) -> Splits:
     from trainables.data.chexpert import read_chexpert
     return read_chexpert(root, policy=data_cfg["policy"], frontal_only=data_cfg["frontal_only"],
                          val_fraction=data_cfg["val_fraction"], seed=data_cfg["split_seed"])
+
+
+def is_synthetic(splits: Splits) -> bool:
+    from trainables.data import synthetic
+    return (Path(splits.root) / synthetic.MARKER).is_file()
+
+
+def dataset_label(splits: Splits) -> str:
+    """The dataset's name in tags, titles and reports: the embedded set is never called 'nih'."""
+    return "synthetic ChestX-ray14" if is_synthetic(splits) else splits.name

@@ -1,0 +1,164 @@
+"""A finished search read back from MLflow: its parent run, its trials' curves and values, and the
+Optuna study its sampler saw, rebuilt for `optuna.importance`.
+
+Everything comes from the tracking store, so a report can be made on any machine that reaches
+it, for a search run elsewhere or long ago.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import optuna
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+from optuna.distributions import BaseDistribution
+from optuna.importance import FanovaImportanceEvaluator
+
+from search import search_space
+from trainables.errors import UserError
+
+MIN_TRIALS_FOR_IMPORTANCE = 5
+# What Optuna was told for each trial: its last val_auc (ASHA-stopped ones at their cut).
+SCORED = ("completed", "stopped_early")
+
+
+@dataclass
+class Trial:
+    run_id: str
+    name: str
+    status: str
+    params: dict[str, str]
+    val_auc: float | None
+    curve: list[tuple[int, float]]
+    per_label: dict[str, float]
+    warm: bool
+    started: int
+
+
+@dataclass
+class Search:
+    parent: Run
+    trials: list[Trial]
+    dists: dict[str, BaseDistribution]
+    keys: list[str] = field(default_factory=list)  # searched keys, in the run names' order
+
+    @property
+    def name(self) -> str:
+        return self.parent.info.run_name
+
+    def param(self, key: str, default=None):
+        return self.parent.data.params.get(key, default)
+
+    def scored(self) -> list[Trial]:
+        return [t for t in self.trials if t.status in SCORED and t.val_auc is not None]
+
+    def ranked(self) -> list[Trial]:
+        return sorted(self.scored(), key=lambda t: -t.val_auc)
+
+    def rungs(self) -> list[int]:
+        """ASHA's milestones below max_t, as Ray's ASHA places them: grace * eta^k."""
+        try:
+            max_t, grace, eta = (int(self.param(k)) for k in ("asha.max_t", "asha.grace_period",
+                                                             "asha.reduction_factor"))
+        except (TypeError, ValueError):
+            return []
+        out, t = [], grace
+        while t < max_t:
+            out.append(t)
+            t *= eta
+        return out
+
+
+def find_parent(client: MlflowClient, experiment: str | None, parent_id: str | None) -> Run:
+    """The given parent run, else the latest search (in `experiment`, else in any experiment)."""
+    if parent_id:
+        try:
+            return client.get_run(parent_id)
+        except Exception as err:  # MlflowException for an unknown id, any error for a bad one
+            raise UserError(f"--parent {parent_id}: no such run in this tracking store ({err})") from None
+    if experiment:
+        exp = client.get_experiment_by_name(experiment)
+        if exp is None:
+            raise UserError(f"--experiment {experiment!r}: no such MLflow experiment in this tracking store")
+        ids = [exp.experiment_id]
+    else:
+        ids = [e.experiment_id for e in client.search_experiments()]
+    found = client.search_runs(ids, filter_string="tags.`cxr.role` = 'search'",
+                               order_by=["attributes.start_time DESC"], max_results=1) if ids else []
+    if not found:
+        raise UserError("no cxr-tune search in this tracking store" + (f" under experiment {experiment!r}" if experiment
+                        else "") + "; pass --tracking-uri of the store the search logged to")
+    return found[0]
+
+
+def search_parent(client: MlflowClient, experiment: str, exp_path: str) -> Run | None:
+    """The parent run of the search whose Ray results are at `exp_path` (the latest, if resumed apart)."""
+    exp = client.get_experiment_by_name(experiment)
+    found = client.search_runs(
+        [exp.experiment_id], filter_string=f"tags.`cxr.role` = 'search' and tags.`cxr.ray_results` = '{exp_path}'",
+        order_by=["attributes.start_time DESC"], max_results=1) if exp else []
+    return found[0] if found else None
+
+
+def _children(client: MlflowClient, parent: Run) -> list[Run]:
+    runs, token = [], None
+    while True:
+        page = client.search_runs([parent.info.experiment_id], max_results=1000, page_token=token,
+                                  filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}' "
+                                                "and tags.`cxr.role` = 'trial'")
+        runs += list(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def _curve(client: MlflowClient, run_id: str) -> list[tuple[int, float]]:
+    points = {}
+    for m in sorted(client.get_metric_history(run_id, "val_auc"), key=lambda m: (m.step, m.timestamp)):
+        points[m.step] = m.value   # a trial retried from its checkpoint logs an epoch again: keep the last
+    return sorted(points.items())
+
+
+def load(client: MlflowClient, parent: Run) -> Search:
+    trials = []
+    for run in _children(client, parent):
+        tags, metrics = run.data.tags, run.data.metrics
+        auc = metrics.get("val_auc")
+        trials.append(Trial(
+            run_id=run.info.run_id, name=run.info.run_name, status=tags.get("cxr.status", "unknown"),
+            params=dict(run.data.params), val_auc=auc if auc is not None and math.isfinite(auc) else None,
+            curve=_curve(client, run.info.run_id),
+            per_label={k.split("/", 1)[1]: v for k, v in metrics.items() if k.startswith("val_auc/")},
+            warm=tags.get("cxr.warm_start") == "paper", started=run.info.start_time or 0))
+    # Tune starts trials in the order its searcher proposed them; the study is rebuilt in that order.
+    trials.sort(key=lambda t: (t.started, t.run_id))
+    recorded = parent.data.tags.get("cxr.search_space")
+    dists = search_space.from_json(recorded) if recorded else search_space.infer([t.params for t in trials])
+    return Search(parent=parent, trials=trials, dists=dists, keys=list(dists))
+
+
+def rebuild_study(search: Search) -> optuna.Study:
+    """The study of the search's sampler: each scored trial's searched params and last val_auc."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize")
+    for t in search.scored():
+        params, dists = {}, {}
+        for key, dist in search.dists.items():
+            value = search_space.typed(dist, t.params[key]) if key in t.params else None
+            if value is not None:
+                params[key], dists[key] = value, dist
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=t.val_auc))
+    return study
+
+
+def importances(study: optuna.Study) -> tuple[dict[str, float], str | None]:
+    """fANOVA importances (seeded), or a note saying why there are none."""
+    done = len(study.trials)
+    if done < MIN_TRIALS_FOR_IMPORTANCE:
+        return {}, (f"importance not estimated: {done} trial(s) finished with a val_auc; fANOVA needs at "
+                    f"least {MIN_TRIALS_FOR_IMPORTANCE} (raise --num-samples)")
+    try:
+        return optuna.importance.get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0)), None
+    except (ValueError, RuntimeError) as err:  # e.g. no parameter varied across the finished trials
+        return {}, f"importance not estimated: {err}"
