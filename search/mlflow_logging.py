@@ -30,6 +30,7 @@ from trainables.config import flatten
 
 LOGGED = ("val_auc", "val_wauc", "val_loss", "train_loss", "images_per_s", "lr", "epoch", "image_size")
 MAX_PARAM = 500
+SPACE_FILE = "search_space.json"
 
 
 def _metrics(result: dict) -> dict:
@@ -63,7 +64,8 @@ class MLflowSearchCallback(Callback):
     def __init__(self, tracking_uri: str, experiment: str, max_epochs: int, tags: dict,
                  parent_name: str, pending_path: str | None = None, drain_timeout: float = 300.0,
                  journal_path: str | None = None, parent_params: dict | None = None,
-                 name_keys: list | None = None, log_keys=(), warm: list | None = None):
+                 name_keys: list | None = None, log_keys=(), warm: list | None = None,
+                 space_json: str | None = None):
         self.tracking_uri = tracking_uri
         self.experiment = experiment
         self.max_epochs = max_epochs
@@ -76,6 +78,7 @@ class MLflowSearchCallback(Callback):
         self.name_keys = list(name_keys or [])     # searched keys, in the order run names show them
         self.log_keys = frozenset(log_keys)
         self.warm = [dict(w) for w in warm or []]   # flattened warm-start configs (the paper's best)
+        self.space_json = space_json  # Optuna's distributions, for search.report to rebuild the study
         self.uid = uuid.uuid4().hex[:12]  # the parent's run key; trials are <uid>/<trial id>
         self.started = False
         self.trials: dict[str, str] = {}   # trial id -> cxr.status
@@ -91,7 +94,8 @@ class MLflowSearchCallback(Callback):
         # An experiment pickled by a cxr-tune without the outbox lacks these attributes.
         defaults = {"uid": uuid.uuid4().hex[:12], "started": False, "trials": {}, "_restored": {},
                     "pending_path": None, "journal_path": None, "drain_timeout": 300.0,
-                    "parent_params": {}, "name_keys": [], "log_keys": frozenset(), "warm": []}
+                    "parent_params": {}, "name_keys": [], "log_keys": frozenset(), "warm": [],
+                    "space_json": None}
         self.__dict__.update({**defaults, **state, "_outbox": None})
 
     # -- saved state ------------------------------------------------------------------------
@@ -139,6 +143,8 @@ class MLflowSearchCallback(Callback):
                      parent=None, time=now_ms())
             if self.parent_params:
                 self.put("params", self.uid, params=self.parent_params)
+            if self.space_json:
+                self.put("artifact", self.uid, name=SPACE_FILE, text=self.space_json)
             self.started = True
         else:
             self.put("status", self.uid, status="RUNNING", time=now_ms())

@@ -7,7 +7,9 @@ it, for a search run elsewhere or long ago.
 from __future__ import annotations
 
 import math
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import optuna
 from mlflow.entities import Run
@@ -16,6 +18,7 @@ from optuna.distributions import BaseDistribution
 from optuna.importance import FanovaImportanceEvaluator
 
 from search import search_space
+from search.mlflow_logging import SPACE_FILE
 from trainables.errors import UserError
 
 MIN_TRIALS_FOR_IMPORTANCE = 5
@@ -120,6 +123,14 @@ def _curve(client: MlflowClient, run_id: str) -> list[tuple[int, float]]:
     return sorted(points.items())
 
 
+def _recorded_space(client: MlflowClient, parent: Run) -> str | None:
+    """The search's Optuna distributions as the search logged them (a grid logs none)."""
+    if SPACE_FILE not in {a.path for a in client.list_artifacts(parent.info.run_id)}:
+        return None
+    with tempfile.TemporaryDirectory() as d:
+        return Path(client.download_artifacts(parent.info.run_id, SPACE_FILE, d)).read_text()
+
+
 def load(client: MlflowClient, parent: Run) -> Search:
     trials = []
     for run in _children(client, parent):
@@ -133,7 +144,7 @@ def load(client: MlflowClient, parent: Run) -> Search:
             warm=tags.get("cxr.warm_start") == "paper", started=run.info.start_time or 0))
     # Tune starts trials in the order its searcher proposed them; the study is rebuilt in that order.
     trials.sort(key=lambda t: (t.started, t.run_id))
-    recorded = parent.data.tags.get("cxr.search_space")
+    recorded = _recorded_space(client, parent)
     dists = search_space.from_json(recorded) if recorded else search_space.infer([t.params for t in trials])
     return Search(parent=parent, trials=trials, dists=dists, keys=list(dists))
 

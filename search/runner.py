@@ -250,8 +250,8 @@ def main(spec: SearchSpec, argv=None):
                   "cxr.split": data["splits"].description,
                   "cxr.space": spec.name, "cxr.code_version": code_version(),
                   "cxr.mode": "grid" if args.grid else "search", "cxr.seed": str(args.seed),
-                  "cxr.ray_results": exp_path,
-                  **({"cxr.search_space": search_space.to_json({k: dists[k] for k in keys})} if dists else {})},
+                  "cxr.ray_results": exp_path},
+            space_json=search_space.to_json({k: dists[k] for k in keys}) if dists else None,
             parent_params={**search_space.space_params(param_space), **{k: str(v) for k, v in {
                 "search.num_samples": num_samples, "search.seed": args.seed, "search.profile": profile_name(args),
                 "asha.max_t": max_epochs, "asha.grace_period": args.grace_period,
@@ -313,10 +313,13 @@ def make_report(tracking_uri: str, experiment: str, exp_path: str) -> None:
 
 
 def runs_table_url(ui: str, tracking_uri: str, experiment: str) -> str:
-    """The UI's runs table sorted by val_auc, best first (the UI reads orderByKey/orderByAsc from the URL)."""
+    """The UI's runs table ("Model training" view) sorted by val_auc, best first; the UI reads the
+    order and the view from the URL."""
     exp = MlflowClient(tracking_uri).get_experiment_by_name(experiment)
     order = quote("metrics.`val_auc`")
-    return f"{ui}/#/experiments/{exp.experiment_id if exp else ''}/runs?orderByKey={order}&orderByAsc=false"
+    # workflowType: MLflow 3.17's UI otherwise opens on its GenAI pages when the user last used them
+    return f"{ui}/#/experiments/{exp.experiment_id if exp else ''}/runs?orderByKey={order}&orderByAsc=false" \
+        "&workflowType=machine_learning"
 
 
 def trial_error(result) -> str:

@@ -1,6 +1,6 @@
 """The nested trial config: defaults, merging and key checking.
 
-One shape for every paper (DESIGN.md "The trial config"), so any loss combines with any
+One shape for every paper (ARCHITECTURE.md, "The trial config"), so any loss combines with any
 model. Sections with a `name` (model, loss, optim, sched) are checked by their registries;
 the fixed sections (data, train, heads) are checked here. `flatten` gives the dotted keys
 MLflow params and exported YAML use.

@@ -73,7 +73,7 @@ def test_the_parent_run_reports_what_the_search_learned(searched):
     figures = {"learning_curves.png", "param_importance.png", "per_label_top.png",
                *(f"val_auc_vs_{k.replace('.', '_')}.png" for k in SEARCHED)}
     assert {a.path for a in client.list_artifacts(parent.info.run_id)} == \
-        {"best_config.yaml", "report.html", "param_importance.csv", *figures}
+        {"best_config.yaml", "search_space.json", "report.html", "param_importance.csv", *figures}
     p = parent.data.params
     assert p["space.loss.lam"] == "uniform(0, 2)" and p["space.optim.lr"] == "loguniform(0.0001, 0.01)"
     assert p["space.heads.fusion"] == "choice(concat, avg, max)" and p["asha.max_t"] == "2"
@@ -88,7 +88,7 @@ def test_the_parent_run_reports_what_the_search_learned(searched):
     assert all(r.info.run_name.startswith("λ") and " lr" in r.info.run_name for r in trials)
     # the terminal: top trials, importance, the runs table sorted by val_auc
     assert "top 3 of 3 trials" in out and "importance not estimated: 3 trial(s) finished" in out
-    assert "#/experiments/" in out and "orderByKey=metrics.%60val_auc%60&orderByAsc=false" in out
+    assert "#/experiments/" in out and "orderByKey=metrics.%60val_auc%60&orderByAsc=false&workflowType=machine_learning" in out
     # the page is self-contained: every figure inside it, no file beside it needed
     page = (work / "rr" / "smoke" / "report" / "report.html").read_text()
     assert page.count('<img src="data:image/png;base64,') == len(figures)

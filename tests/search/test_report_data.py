@@ -34,8 +34,9 @@ def logged(tmp_path):
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=1))
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     exp = client.create_experiment("dual_weights")
-    parent = client.create_run(exp, run_name="search", start_time=1_000,
-                               tags={"cxr.role": "search", "cxr.search_space": search_space.to_json(DISTS)})
+    parent = client.create_run(exp, run_name="search", start_time=1_000, tags={"cxr.role": "search"})
+    (tmp_path / "search_space.json").write_text(search_space.to_json(DISTS))
+    client.log_artifact(parent.info.run_id, str(tmp_path / "search_space.json"))
     for i in range(16):
         trial = study.ask(DISTS)
         value = objective(trial.params)

@@ -1,0 +1,125 @@
+"""Search efficiency: does ASHA + TPE find what the paper's grid finds, for less compute?
+
+On the embedded synthetic set with the CPU profile (the no-argument run's setup), it runs
+1. DualCheXNet's grid (`--grid`: λ {0, .5, 1, 1.5, 2} x 7 fusions = 35 cells) once, every cell to
+   the last epoch as the paper trains them (ASHA's grace period = max epochs: nothing is cut);
+   the grid is deterministic, so one run is its figure;
+2. the search (Optuna TPE warm-started at the paper's config, ASHA) at each --budgets number of
+   trials, for each --seeds,
+each as the user runs it (`search/dual_weights.py`, a subprocess), one at a time. It prints, per
+run: the best val AUC (each trial's last reported val AUC, as the search ranks them), the
+trial-epochs trained, and the wall time; then, per search run, the trial-epochs after which its
+best first came within --tolerance of the grid's best, and their ratio to the grid's trial-epochs.
+Every seed is printed, not the best one.
+
+    python benchmarks/search_efficiency.py                       # grid + budgets 8, 16 x seeds 0-2
+    python benchmarks/search_efficiency.py --budgets 8 --seeds 0 --skip-grid --grid-best 0.74
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "search" / "dual_weights.py"
+
+
+def run_search(work: Path, name: str, extra: list[str]) -> dict:
+    """One search as a subprocess; its trials' epoch results, read back from Ray's result files."""
+    storage = work / "ray_results"
+    cmd = [sys.executable, str(SCRIPT), "--storage-path", str(storage), "--name", name,
+           "--tracking-uri", f"sqlite:///{work / 'mlflow.db'}", *extra]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"error: {' '.join(cmd)} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+    epochs = []  # (time, trial, epoch, val_auc)
+    for result in (storage / name).glob("trial_*/result.json"):
+        for line in result.read_text().splitlines():
+            r = json.loads(line)
+            if isinstance(r.get("val_auc"), float) and math.isfinite(r["val_auc"]):
+                epochs.append((r["timestamp"], result.parent.name, r["epoch"], r["val_auc"]))
+    epochs.sort()
+    return {"name": name, "wall": wall, "epochs": epochs}
+
+
+def latest(epochs: list) -> dict:
+    """Each trial's last reported val AUC (what the search ranks trials by)."""
+    last: dict = {}
+    for _, trial, epoch, auc in epochs:
+        if epoch >= last.get(trial, (0, 0))[0]:
+            last[trial] = (epoch, auc)
+    return {t: auc for t, (_, auc) in last.items()}
+
+
+def epochs_to_reach(epochs: list, target: float) -> int | None:
+    """Trial-epochs trained (in the order they finished) until the search's best reached `target`."""
+    last: dict = {}
+    for n, (_, trial, _, auc) in enumerate(epochs, start=1):
+        last[trial] = auc
+        if max(last.values()) >= target:
+            return n
+    return None
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--budgets", type=int, nargs="+", default=[8, 16], help="trials per search")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--max-epochs", type=int, default=None, help="default: the CPU profile's")
+    p.add_argument("--tolerance", type=float, default=0.005)
+    p.add_argument("--skip-grid", action="store_true", help="reuse --grid-best and --grid-epochs instead")
+    p.add_argument("--grid-best", type=float, default=None)
+    p.add_argument("--grid-epochs", type=int, default=None)
+    p.add_argument("--work", default=None, help="folder for the runs (default: a new temporary one)")
+    args = p.parse_args(argv)
+    work = Path(args.work or tempfile.mkdtemp(prefix="cxr-efficiency-"))
+    work.mkdir(parents=True, exist_ok=True)
+    epochs_flag = ["--max-epochs", str(args.max_epochs)] if args.max_epochs else []
+    from spaces.dualchexnet import SPEC  # the profile's epochs: the grid's grace period must equal them
+
+    max_t = args.max_epochs or SPEC.cpu["config"]["train"]["max_epochs"]
+    rows = []
+    if args.skip_grid:
+        grid_best, grid_epochs = args.grid_best, args.grid_epochs
+        if grid_best is None or grid_epochs is None:
+            sys.exit("error: --skip-grid needs --grid-best and --grid-epochs")
+    else:
+        g = run_search(work, "grid", ["--grid", "--grace-period", str(max_t), *epochs_flag])
+        grid_best, grid_epochs = max(latest(g["epochs"]).values()), len(g["epochs"])
+        rows.append(("grid (35 cells)", "-", grid_best, grid_epochs, g["wall"], None))
+        print(f"grid: best {grid_best:.4f}, {grid_epochs} trial-epochs, {g['wall']:.0f} s", flush=True)
+    target = grid_best - args.tolerance
+    for budget in args.budgets:
+        for seed in args.seeds:
+            s = run_search(work, f"asha-tpe-{budget}-s{seed}",
+                           ["--num-samples", str(budget), "--seed", str(seed), *epochs_flag])
+            best = max(latest(s["epochs"]).values())
+            rows.append((f"ASHA+TPE, {budget} trials", seed, best, len(s["epochs"]), s["wall"],
+                         epochs_to_reach(s["epochs"], target)))
+            print(f"{rows[-1][0]} seed {seed}: best {best:.4f}, {len(s['epochs'])} trial-epochs, "
+                  f"{s['wall']:.0f} s", flush=True)
+
+    print(f"\nembedded synthetic set, CPU profile, {max_t} epochs per trial; grid best {grid_best:.4f}, "
+          f"target = grid best - {args.tolerance} = {target:.4f}\n")
+    print("| run | seed | best val AUC | trial-epochs | wall (s) | trial-epochs to reach target | ratio to grid's |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for run, seed, best, n, wall, reach in rows:
+        ratio = f"{reach / grid_epochs:.2f}" if reach else ("-" if run.startswith("grid") else "not reached")
+        print(f"| {run} | {seed} | {best:.4f} | {n} | {wall:.0f} | {reach or '-'} | {ratio} |")
+    for budget in args.budgets:
+        walls = [w for r, _, _, _, w, _ in rows if r == f"ASHA+TPE, {budget} trials"]
+        print(f"ASHA+TPE {budget} trials: median wall {statistics.median(walls):.0f} s over {len(walls)} seed(s)")
+    print(f"runs kept in {work}")
+
+
+if __name__ == "__main__":
+    main()
