@@ -13,6 +13,7 @@ from pathlib import Path
 
 import optuna
 from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from optuna.distributions import BaseDistribution
 from optuna.importance import FanovaImportanceEvaluator
@@ -78,7 +79,7 @@ def find_parent(client: MlflowClient, experiment: str | None, parent_id: str | N
     if parent_id:
         try:
             return client.get_run(parent_id)
-        except Exception as err:  # MlflowException for an unknown id, any error for a bad one
+        except MlflowException as err:
             raise UserError(f"--parent {parent_id}: no such run in this tracking store ({err})") from None
     if experiment:
         exp = client.get_experiment_by_name(experiment)

@@ -102,7 +102,8 @@ def against_params(search: Search, folder: Path) -> list[Path]:
                 ax.legend(fontsize=8)
             if getattr(dist, "log", False):
                 ax.set_xscale("log")
-            ax.set_xlim(dist.low, dist.high) if not getattr(dist, "log", False) else None
+            else:  # the whole searched range, so a cluster at one end shows as such
+                ax.set_xlim(dist.low, dist.high)
         ax.set_xlabel(key)
         ax.set_ylabel("val AUC (last epoch; orange: stopped early)")
         ax.set_title(f"val AUC vs {key}")

@@ -11,7 +11,7 @@ import pytest
 import ray
 from mlflow.tracking import MlflowClient
 
-from search import evaluate, export, runner, sync
+from search import evaluate, export, report, runner, sync
 from spaces.dualchexnet import SPEC
 from tests.ports import free_port
 from tests.user_errors import user_error
@@ -132,6 +132,10 @@ CASES = [
     ("export of an unknown experiment", other(export.main, "--experiment", "nope", "--tracking-uri",
                                               "sqlite:///TMP/mlflow.db"), "No MLflow experiment 'nope'"),
     ("evaluate --top 0", other(evaluate.main, "--experiment", "x", "--top", "0"), "argument --top: 0 must be >= 1"),
+    ("report of an unknown experiment", other(report.main, "--experiment", "nope", "--tracking-uri",
+                                              "sqlite:///TMP/mlflow.db"), "--experiment 'nope': no such MLflow experiment"),
+    ("report of an empty store", other(report.main, "--tracking-uri", "sqlite:///TMP/mlflow.db"),
+     "no cxr-tune search in this tracking store"),
 ]
 
 
