@@ -36,7 +36,9 @@ SPEC = SearchSpec(
     name="am_densenet", script="am_focal", description=__doc__,
     base=BASE, space=SPACE, best=BEST, grid=GRID,
     columns=["loss/alpha", "loss/gamma", "model/reduction", "optim/lr"],
-    cpu=profile(LAPTOP, 8, {"optim": {"lr": 1e-3}}, **SCRATCH_LR),
+    cpu=profile(LAPTOP, 6, {"optim": {"lr": 3e-4},
+                            "data": {"image_size": 48, "resize": 54, "epoch_images": 768}, "train": {"max_epochs": 4}},
+                space={"optim": {"lr": tune.loguniform(5e-5, 3e-3)}}, best={"optim": {"lr": 3e-4}}),
     smoke=profile(SMOKE, 3, {"optim": {"lr": 1e-3}}, **SCRATCH_LR),
     paper={"chestxray14": PaperRow("AM_DenseNet (DenseNet-121 + CBAM, focal loss)", "chestxray14", "random")},
 )

@@ -17,7 +17,7 @@ from spaces.paper_numbers import PaperRow
 from trainables.papers import SETUPS
 
 PAPER_BACKBONES = ["resnet18", "densenet121", "resnet50"]
-CPU_BACKBONES = ["resnet18", "resnet10t"]
+CPU_BACKBONES = ["resnet10t", "resnet18"]
 STRATEGIES = ["global", "local", "local_fixed"]
 
 BASE = SETUPS["msml"]
@@ -42,10 +42,12 @@ SPEC = SearchSpec(
     base=BASE, space=SPACE, best=BEST, grid=GRID,
     columns=["heads/alpha", "heads/beta", "model/backbone", "model/strategy", "optim/lr"],
     # from scratch (no ImageNet weights) a higher learning rate is needed
-    cpu=profile(LAPTOP, 8, {"model": {"backbone": CPU_BACKBONES[0], "stage1_epochs": 2, "bilinear_dim": 64,
+    cpu=profile(LAPTOP, 5, {"model": {"backbone": CPU_BACKBONES[0], "stage1_epochs": 2, "bilinear_dim": 64,
                                       "embed_dim": 256},
-                            "optim": {"lr": 1e-3}, "sched": {"step_size": 3}},
-                space={"model": {"backbone": tune.choice(CPU_BACKBONES)}, "optim": {"lr": tune.loguniform(1e-4, 1e-2)}},
+                            "optim": {"lr": 1e-3}, "sched": {"step_size": 3},
+                            "data": {"epoch_images": 1152}, "train": {"max_epochs": 6}},
+                space={"model": {"backbone": tune.choice(CPU_BACKBONES)},
+                       "optim": {"lr": tune.loguniform(1e-4, 1e-2)}},
                 best={"model": {"backbone": CPU_BACKBONES[0]}, "optim": {"lr": 1e-3}}),
     smoke=profile(SMOKE, 3, {"model": {"backbone": "resnet10t", "stage1_epochs": 1, "bilinear_dim": 16,
                                        "embed_dim": 32},
