@@ -200,6 +200,31 @@ def trial_resources(args) -> dict:
     return {"cpu": cpus, "gpu": gpus, **({"memory": memory} if memory else {})}
 
 
+def search_callback(spec: SearchSpec, args, param_space: dict, warm: list, splits, name: str, exp_path: str,
+                    tracking_dir: Path, num_samples: int, max_epochs: int) -> MLflowSearchCallback:
+    """The MLflow callback, with what the parent run shows: tags, the space and settings as params,
+    Optuna's distributions, and how trial runs are named."""
+    dists = search_space.distributions(param_space)
+    # run names show the progress table's columns first, then any other searched key
+    order = [c.replace("/", ".") for c in spec.columns]
+    keys = sorted(search_space.searched_keys(param_space), key=lambda k: order.index(k) if k in order else len(order))
+    settings = {"search.num_samples": num_samples, "search.seed": args.seed, "search.profile": profile_name(args),
+                "asha.max_t": max_epochs, "asha.grace_period": args.grace_period,
+                "asha.reduction_factor": args.reduction_factor}
+    return MLflowSearchCallback(
+        args.tracking_uri, args.experiment_name, max_epochs, parent_name=name,
+        pending_path=str(tracking_dir / "mlflow_pending.jsonl"), drain_timeout=args.tracking_drain_timeout,
+        journal_path=str(tracking_dir / "mlflow_events.jsonl"),
+        tags={"cxr.dataset": dataset_label(splits), "cxr.synthetic": str(is_synthetic(splits)).lower(),
+              "cxr.split": splits.description, "cxr.space": spec.name, "cxr.code_version": code_version(),
+              "cxr.mode": "grid" if args.grid else "search", "cxr.seed": str(args.seed),
+              "cxr.ray_results": exp_path},
+        parent_params={**search_space.space_params(param_space), **{k: str(v) for k, v in settings.items()}},
+        space_json=search_space.to_json({k: dists[k] for k in keys}) if dists else None,
+        name_keys=keys, log_keys={k for k, d in dists.items() if getattr(d, "log", False)},
+        warm=[{k.replace("/", "."): v for k, v in w.items()} for w in warm])
+
+
 # Per-request MLflow limits while the search runs: the outbox retries with its own backoff, so
 # one call must fail fast rather than hold the queue for MLflow's ~4-minute default window.
 # No client-side retry at all: urllib3 would resend a POST whose reply timed out (a second run).
@@ -237,27 +262,8 @@ def main(spec: SearchSpec, argv=None):
     if args.resume:
         tuner = tune.Tuner.restore(exp_path, trainable=trainable, resume_unfinished=True, resume_errored=True)
     else:
-        dists = search_space.distributions(param_space)
-        # run names show the progress table's columns first, then any other searched key
-        order = [c.replace("/", ".") for c in spec.columns]
-        keys = sorted(search_space.searched_keys(param_space),
-                      key=lambda k: order.index(k) if k in order else len(order))
-        callback = MLflowSearchCallback(
-            args.tracking_uri, args.experiment_name, max_epochs, parent_name=name,
-            pending_path=str(tracking_dir / "mlflow_pending.jsonl"), drain_timeout=args.tracking_drain_timeout,
-            journal_path=str(tracking_dir / "mlflow_events.jsonl"),
-            tags={"cxr.dataset": dataset_label(data["splits"]), "cxr.synthetic": str(is_synthetic(data["splits"])).lower(),
-                  "cxr.split": data["splits"].description,
-                  "cxr.space": spec.name, "cxr.code_version": code_version(),
-                  "cxr.mode": "grid" if args.grid else "search", "cxr.seed": str(args.seed),
-                  "cxr.ray_results": exp_path},
-            space_json=search_space.to_json({k: dists[k] for k in keys}) if dists else None,
-            parent_params={**search_space.space_params(param_space), **{k: str(v) for k, v in {
-                "search.num_samples": num_samples, "search.seed": args.seed, "search.profile": profile_name(args),
-                "asha.max_t": max_epochs, "asha.grace_period": args.grace_period,
-                "asha.reduction_factor": args.reduction_factor}.items()}},
-            name_keys=keys, log_keys={k for k, d in dists.items() if getattr(d, "log", False)},
-            warm=[{k.replace("/", "."): v for k, v in w.items()} for w in warm])
+        callback = search_callback(spec, args, param_space, warm, data["splits"], name, exp_path, tracking_dir,
+                                   num_samples, max_epochs)
         searcher = None if args.grid else OptunaSearch(
             metric=METRIC, mode=MODE, sampler=optuna.samplers.TPESampler(seed=args.seed),
             points_to_evaluate=warm)
