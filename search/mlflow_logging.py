@@ -25,11 +25,10 @@ from mlflow.tracking import MlflowClient
 from ray.tune import Callback
 
 from search.search_space import run_name
-from search.tracking_queue import Outbox, Sender, log_param_texts
+from search.tracking_queue import MAX_PARAM, Outbox, Sender, log_param_texts
 from trainables.config import flatten
 
 LOGGED = ("val_auc", "val_wauc", "val_loss", "train_loss", "images_per_s", "lr", "epoch", "image_size")
-MAX_PARAM = 500
 SPACE_FILE = "search_space.json"
 
 

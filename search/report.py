@@ -18,10 +18,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from search import report_data, report_plots
-from search.tracking_queue import log_param_texts
+from search.tracking_queue import MAX_PARAM, log_param_texts
 from trainables.errors import Parser, cli
 
 TOP = 5
@@ -85,7 +86,7 @@ def page(search, top, imp, note, figures: list[Path]) -> str:
     esc = html.escape
     rows = "".join(f"<tr><td>{i}</td><td>{esc(t.name)}{' (paper config)' if t.warm else ''}</td>"
                    f"<td>{t.val_auc:.4f}</td><td>{esc(t.status)}</td><td>{len(t.curve)}</td>"
-                   f"<td>{esc(_values(t, search.keys))}</td></tr>" for i, t in enumerate(top, 1))
+                   f"<td>{esc(_values(t, list(search.dists)))}</td></tr>" for i, t in enumerate(top, 1))
     ranking = "".join(f"<li>{esc(k)}: {v:.2f}</li>" for k, v in imp.items()) if imp else f"<p>{esc(note)}</p>"
     tags = search.parent.data.tags
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{esc(search.name)}</title><style>
@@ -101,9 +102,11 @@ Values are each trial's last val AUC, as the sampler saw them (ASHA-stopped tria
 <h2>Figures</h2>{''.join(_img(p) for p in figures)}</body></html>"""
 
 
-def build(client: MlflowClient, parent_id: str, out: Path) -> Report:
-    """Make every file in `out`, log them on the parent run, set its description and best params."""
-    parent = client.get_run(parent_id)
+def build(client: MlflowClient, parent: Run, out: Path | None = None) -> Report:
+    """Make every file in `out` (default: a new temporary folder), log them on the parent run, set
+    its description and best params."""
+    parent_id = parent.info.run_id
+    out = out or Path(tempfile.mkdtemp(prefix="cxr-report-"))
     search = report_data.load(client, parent)
     top = search.ranked()[:TOP]
     imp, note = report_data.importances(report_data.rebuild_study(search))
@@ -133,7 +136,7 @@ def _log_best(client: MlflowClient, search, top) -> list[str]:
     if not top:
         return []
     best = {f"best.{k}": v for k, v in top[0].params.items()}
-    best["best.run_name"] = top[0].name[:500]
+    best["best.run_name"] = top[0].name[:MAX_PARAM]
     have = search.parent.data.params
     clash = sorted(k for k, v in best.items() if k in have and have[k] != v)
     if clash:
@@ -141,13 +144,6 @@ def _log_best(client: MlflowClient, search, top) -> list[str]:
                 "cannot change, so see its description and best_config.yaml for the current best"]
     log_param_texts(client, search.parent.info.run_id, {k: v for k, v in best.items() if k not in have})
     return []
-
-
-def report_search(tracking_uri: str, parent_id: str, out: Path | None = None) -> Report:
-    client = MlflowClient(tracking_uri)
-    if out is None:
-        out = Path(tempfile.mkdtemp(prefix="cxr-report-"))
-    return build(client, parent_id, out)
 
 
 @cli
@@ -163,11 +159,12 @@ def main(argv=None) -> None:
     check_tracking(args.tracking_uri)
     client = MlflowClient(args.tracking_uri)
     parent = report_data.find_parent(client, args.experiment, args.parent)
-    rep = build(client, parent.info.run_id, Path(args.out) / parent.info.run_name)
+    out = Path(args.out) / parent.info.run_name
+    rep = build(client, parent, out)
     print(rep.summary)
     for w in rep.warnings:
         print(f"warning: {w}")
-    print(f"report: {Path(args.out) / parent.info.run_name / 'report.html'}; logged on run {parent.info.run_id}")
+    print(f"report: {out / 'report.html'}; logged on run {parent.info.run_id}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
@@ -44,8 +44,7 @@ class Trial:
 class Search:
     parent: Run
     trials: list[Trial]
-    dists: dict[str, BaseDistribution]
-    keys: list[str] = field(default_factory=list)  # searched keys, in the run names' order
+    dists: dict[str, BaseDistribution]   # the searched keys, in the run names' order
 
     @property
     def name(self) -> str:
@@ -147,7 +146,7 @@ def load(client: MlflowClient, parent: Run) -> Search:
     trials.sort(key=lambda t: (t.started, t.run_id))
     recorded = _recorded_space(client, parent)
     dists = search_space.from_json(recorded) if recorded else search_space.infer([t.params for t in trials])
-    return Search(parent=parent, trials=trials, dists=dists, keys=list(dists))
+    return Search(parent=parent, trials=trials, dists=dists)
 
 
 def rebuild_study(search: Search) -> optuna.Study:

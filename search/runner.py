@@ -298,15 +298,16 @@ def main(spec: SearchSpec, argv=None):
 
 def make_report(tracking_uri: str, experiment: str, exp_path: str) -> None:
     """search.report on the finished search; a report that fails says so and leaves the search as it is."""
-    from search.report import report_search
+    from search.report import build
     from search.report_data import search_parent
 
     out = Path(exp_path) / "report" if "://" not in exp_path else None
     try:
-        parent = search_parent(MlflowClient(tracking_uri), experiment, exp_path)
+        client = MlflowClient(tracking_uri)
+        parent = search_parent(client, experiment, exp_path)
         if parent is None:
             raise UserError(f"no parent run tagged with {exp_path}")
-        made = report_search(tracking_uri, parent.info.run_id, out)
+        made = build(client, parent, out)
     except Exception as err:  # the search itself is done and logged: a figure must not turn it into a failure
         print(f"warning: no report ({one_line(err)}); retry with: python -m search.report "
               f"--tracking-uri {tracking_uri} --experiment {experiment}")

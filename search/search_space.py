@@ -13,9 +13,8 @@ from optuna.distributions import (BaseDistribution, CategoricalDistribution, Flo
 from ray.tune.search.optuna import OptunaSearch
 from ray.tune.search.variant_generator import parse_spec_vars
 
+from search.tracking_queue import MAX_PARAM
 from trainables.config import flatten
-
-MAX_PARAM = 500
 
 # Short forms of searched leaves in run names; "" shows the value alone.
 LABELS = {"lam": "λ", "lam1": "λ1", "lam2": "λ2", "lam3": "λ3", "alpha": "α", "beta": "β", "gamma": "γ",

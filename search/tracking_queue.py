@@ -54,6 +54,8 @@ def unreachable(err: Exception) -> bool:
     return isinstance(err, (ConnectionError, TimeoutError)) or any(sign in str(err) for sign in UNREACHABLE)
 
 
+MAX_PARAM = 500  # characters of an MLflow param value
+
 # Declares the experiment a model-training one, not GenAI (traces, tokens). MLflow 3.17's own UI
 # still opens on the view the user last chose, so the URL a search prints names the view too.
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
