@@ -12,13 +12,28 @@ case "${MLFLOW_TRACKING_URI:-http://127.0.0.1:$port}" in
     http://127.0.0.1:*|http://localhost:*) ;;
     *) echo "MLFLOW_TRACKING_URI is $MLFLOW_TRACKING_URI: using that server, none started here"; exit 0;;
 esac
-: "${MLFLOW_BACKEND_STORE_URI:?set it in ~/.cxr-tune/cluster.env: postgresql://USER:PASS@HOST:5432/mlflow}"
-: "${MLFLOW_AUTH_DATABASE_URI:?set it in ~/.cxr-tune/cluster.env: postgresql://USER:PASS@HOST:5432/mlflow_auth}"
+: "${MLFLOW_BACKEND_STORE_URI:?set it in ~/.cxr-tune/cluster.env: postgresql+psycopg://USER:PASS@HOST:5432/mlflow}"
+: "${MLFLOW_AUTH_DATABASE_URI:?set it in ~/.cxr-tune/cluster.env: postgresql+psycopg://USER:PASS@HOST:5432/mlflow_auth}"
 : "${MLFLOW_AUTH_ADMIN_USERNAME:?set it in ~/.cxr-tune/cluster.env}"
 : "${MLFLOW_AUTH_ADMIN_PASSWORD:?set it in ~/.cxr-tune/cluster.env}"
 artifacts="${MLFLOW_ARTIFACTS_DESTINATION:-s3://${CXR_TUNE_BUCKET:?set CXR_TUNE_BUCKET or MLFLOW_ARTIFACTS_DESTINATION}/mlflow-artifacts}"
 state="$HOME/.cxr-tune"
 mkdir -p -m 700 "$state"
+# A store URI whose driver is not installed fails here in one line, not in the server's log.
+python - "$MLFLOW_BACKEND_STORE_URI" "$MLFLOW_AUTH_DATABASE_URI" <<'PY'
+import sys
+from sqlalchemy.engine import make_url
+for name, uri in zip(("MLFLOW_BACKEND_STORE_URI", "MLFLOW_AUTH_DATABASE_URI"), sys.argv[1:]):
+    try:
+        url = make_url(uri)
+    except Exception:
+        continue  # not an SQLAlchemy URI: MLflow says what it makes of it
+    try:
+        url.get_dialect().import_dbapi()
+    except ImportError as e:
+        sys.exit(f"error: {name} is a {url.drivername}:// URI, whose driver ({e.name}) is not installed; "
+                 "the image has psycopg 3: write postgresql+psycopg://USER:PASS@HOST:5432/DB")
+PY
 
 # The auth app reads its database URI from an ini file; write it at start, owner-only.
 umask 077
@@ -52,13 +67,20 @@ if [ -f "$state/mlflow.pid" ] && kill -0 "$(cat "$state/mlflow.pid")" 2>/dev/nul
     kill -9 "$old" 2>/dev/null || true
 fi
 nohup mlflow "${args[@]}" > "$state/mlflow.log" 2>&1 &
-echo $! > "$state/mlflow.pid"
-for _ in $(seq 60); do
+pid=$!
+echo "$pid" > "$state/mlflow.pid"
+# Up to 120 s for the first start (the store's migrations); a server that exits fails at once.
+for _ in $(seq 240); do
     if curl -fsS "http://127.0.0.1:$port/health" > /dev/null 2>&1; then
         echo "MLflow on 127.0.0.1:$port (log: $state/mlflow.log)"; exit 0
     fi
-    sleep 2
+    if ! kill -0 "$pid" 2>/dev/null; then
+        echo "MLflow exited before it answered; the end of $state/mlflow.log:" >&2
+        tail -n 30 "$state/mlflow.log" >&2
+        exit 1
+    fi
+    sleep 0.5
 done
-echo "MLflow did not start; see $state/mlflow.log" >&2
+echo "MLflow did not answer on 127.0.0.1:$port in 120 s; the end of $state/mlflow.log:" >&2
 tail -n 30 "$state/mlflow.log" >&2
 exit 1

@@ -20,7 +20,6 @@ import yaml
 from mlflow.tracking import MlflowClient
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
-from ray.tune.search.optuna import OptunaSearch
 from ray.tune.search.sample import Domain
 
 import search
@@ -30,7 +29,7 @@ from search import mlflow_logging, search_space
 from search.mlflow_logging import MLflowSearchCallback
 from search.resources import GIB, autoscaling, check_resources
 from search.tracking_check import check_tracking
-from search.trial_state import AshaState, NoRetryOnUserError
+from search.trial_state import AshaState, NoRetryOnUserError, ResumableOptunaSearch, ResumableSearchGenerator
 from spaces import SearchSpec
 from trainables.config import flatten, merge, resolve
 from trainables.data.sources import dataset_label, is_synthetic, load_splits, resolve_root
@@ -264,9 +263,9 @@ def main(spec: SearchSpec, argv=None):
     else:
         callback = search_callback(spec, args, param_space, warm, data["splits"], name, exp_path, tracking_dir,
                                    num_samples, max_epochs)
-        searcher = None if args.grid else OptunaSearch(
+        searcher = None if args.grid else ResumableSearchGenerator(ResumableOptunaSearch(
             metric=METRIC, mode=MODE, sampler=optuna.samplers.TPESampler(seed=args.seed),
-            points_to_evaluate=warm)
+            points_to_evaluate=warm))
         scheduler = ASHAScheduler(time_attr="epoch", metric=METRIC, mode=MODE, max_t=max_epochs,
                                   grace_period=args.grace_period, reduction_factor=args.reduction_factor)
         tuner = tune.Tuner(

@@ -1,4 +1,4 @@
-"""Two gaps in Ray Tune's bookkeeping, closed with driver callbacks.
+"""Three gaps in Ray Tune's bookkeeping, closed on the driver.
 
 `NoRetryOnUserError`: Tune retries every failed trial up to FailureConfig.max_failures, the
 right thing for a lost node or a preempted VM, a waste for a config error or a diverged loss,
@@ -10,11 +10,30 @@ Tune ends it on the first failure and tells the searcher it failed.
 scheduler (ray-project/ray#30838), so a resumed ASHA forgets what earlier trials reached at
 each rung and stops or keeps trials by a fresh cutoff. This callback carries the rungs in its
 saved state and puts them back into the same scheduler object on `--resume`.
+
+`ResumableSearchGenerator` and `ResumableOptunaSearch`: Tune uploads the experiment state,
+the search generator's and the searcher's to storage as separate files, in the background. A
+driver killed between them (a lost SSH session, a reboot; seen with s3:// storage) leaves an
+experiment whose trial list disagrees with the restored search: the generator's count of trials
+made is off, so the resumed search runs more (or fewer) trials than --num-samples, and Optuna's
+study lacks trials the experiment has, so OptunaSearch ends the resumed search with a KeyError
+on their first result. The experiment's trial list is taken as the truth: the count comes from
+it, and a trial the study lacks joins it, at its end, with the config it ran.
 """
 from __future__ import annotations
 
+import json
+import logging
+
+import optuna
 from ray.tune import Callback
+from ray.tune.execution.experiment_state import _find_newest_experiment_checkpoint
+from ray.tune.result import TRAINING_ITERATION
 from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search import SearchGenerator
+from ray.tune.search.optuna import OptunaSearch
+
+logger = logging.getLogger(__name__)
 
 ERROR_KEY = "cxr_error"
 
@@ -42,3 +61,60 @@ class AshaState(Callback):
             if [m for m, _ in rungs] == [m for m, _ in bracket._rungs]:
                 bracket._rungs = [(m, dict(recorded)) for m, recorded in rungs]
         self.scheduler._num_stopped = state.get("num_stopped", 0)
+
+
+class ResumableOptunaSearch(OptunaSearch):
+    def _orphan(self, trial_id: str, result: dict | None) -> dict | None:
+        """The record of a trial the study does not know, started on its first sight."""
+        if trial_id in self._ot_trials or trial_id in self._completed_trials:
+            return None
+        adopted = self.__dict__.setdefault("_adopted", {})  # absent from a pickle of an older version
+        if trial_id not in adopted:
+            if not result:
+                logger.warning("trial %s failed before the restored Optuna study saw it; it is left out of the "
+                               "study (the trial itself is in the results)", trial_id)
+                self._completed_trials.add(trial_id)
+                return None
+            params = {k: result[f"config/{k}"] for k in self._space}
+            logger.warning("trial %s is not in the restored Optuna study (the driver stopped while saving the "
+                           "experiment); it joins the study with its config when it ends", trial_id)
+            adopted[trial_id] = {"params": params, "values": {}}
+        return adopted[trial_id]
+
+    def on_trial_result(self, trial_id: str, result: dict):
+        orphan = self._orphan(trial_id, result)
+        if orphan is None:
+            return super().on_trial_result(trial_id, result)
+        orphan["values"][result[TRAINING_ITERATION]] = result[self.metric]
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
+        orphan = self._orphan(trial_id, result)
+        if orphan is None:
+            if trial_id not in self._completed_trials:
+                super().on_trial_complete(trial_id, result, error)
+            return
+        del self._adopted[trial_id]
+        value = (result or {}).get(self.metric)
+        state = optuna.trial.TrialState.COMPLETE if value is not None else \
+            optuna.trial.TrialState.FAIL if error else optuna.trial.TrialState.PRUNED
+        self._ot_study.add_trial(optuna.trial.create_trial(
+            params=orphan["params"], distributions=self._space, state=state,
+            value=value if state == optuna.trial.TrialState.COMPLETE else None,
+            intermediate_values=orphan["values"]))
+        self._completed_trials.add(trial_id)
+
+
+class ResumableSearchGenerator(SearchGenerator):
+    def restore_from_dir(self, dirpath: str):
+        # Tune has just downloaded the experiment's state files to dirpath and restored its trials
+        # from the newest experiment state there: the same file is read here.
+        super().restore_from_dir(dirpath)
+        newest = _find_newest_experiment_checkpoint(dirpath)
+        if newest is None:
+            return
+        with open(newest) as f:
+            made = len(json.load(f)["trial_data"])
+        if made != self._counter:
+            logger.warning("the experiment has %d trial(s), its saved search state counted %d (the driver stopped "
+                           "while saving the experiment); going on from %d", made, self._counter, made)
+            self._counter = made

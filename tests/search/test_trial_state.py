@@ -1,10 +1,15 @@
-"""ASHA's rungs survive a save/restore of the experiment; a user error ends a trial's retries."""
+"""ASHA's rungs survive a save/restore of the experiment; a user error ends a trial's retries; a\ntrial the restored searcher never proposed joins its study."""
+import json
 from types import SimpleNamespace
 
+import optuna
+import pytest
 import ray.cloudpickle as pickle
 from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search import SearchGenerator
+from ray.tune.search.optuna import OptunaSearch
 
-from search.trial_state import AshaState, NoRetryOnUserError
+from search.trial_state import AshaState, NoRetryOnUserError, ResumableOptunaSearch, ResumableSearchGenerator
 
 # (trial, epoch, val_auc) in arrival order; with eta 2 the cutoff at a rung is its median so far
 RESULTS = [("a", 1, 0.60), ("b", 1, 0.70), ("c", 1, 0.55), ("a", 2, 0.62), ("d", 1, 0.65),
@@ -58,3 +63,77 @@ def test_a_reported_user_error_ends_the_trial_at_its_first_failure():
     assert trial.max_failures == 2
     NoRetryOnUserError().on_trial_result(1, [], trial, {"cxr_error": "NonFiniteLoss: ...", "val_auc": float("nan")})
     assert trial.max_failures == 0
+
+
+def optuna_search(cls):
+    from ray import tune
+
+    searcher = cls(metric="val_auc", mode="max", points_to_evaluate=[{"loss/lam": 0.5, "heads/fusion": "avg"}])
+    searcher.set_search_properties("val_auc", "max", {"loss": {"lam": tune.uniform(0, 2)},
+                                                      "heads": {"fusion": tune.choice(["avg", "max"])}})
+    return searcher
+
+
+def result(config: dict, epoch: int, auc: float) -> dict:
+    """As Tune hands it to the searcher: flattened with '/', the config included."""
+    return {"val_auc": auc, "training_iteration": epoch, "epoch": epoch,
+            **{f"config/{k}": v for k, v in config.items()}}
+
+
+@pytest.mark.parametrize("cls", [OptunaSearch, ResumableOptunaSearch])
+def test_a_trial_saved_in_the_experiment_but_not_in_the_searcher_joins_the_study(tmp_path, cls):
+    """The driver was killed after the experiment state reached storage, before the searcher state."""
+    searcher = optuna_search(cls)
+    searcher.suggest("a")
+    searcher.save(str(tmp_path / "searcher.pkl"))
+    b = searcher.suggest("b")  # proposed, listed in the experiment state, never in the saved searcher
+    restored = optuna_search(cls)
+    restored.restore(str(tmp_path / "searcher.pkl"))
+    b_flat = {"loss/lam": b["loss"]["lam"], "heads/fusion": b["heads"]["fusion"]}
+    if cls is OptunaSearch:  # Ray's own: the resumed search ends here
+        with pytest.raises(KeyError):
+            restored.on_trial_result("b", result(b_flat, 1, 0.61))
+        return
+    restored.on_trial_result("a", result({"loss/lam": 0.5, "heads/fusion": "avg"}, 1, 0.55))
+    restored.on_trial_result("b", result(b_flat, 1, 0.61))
+    restored.on_trial_result("b", result(b_flat, 2, 0.64))
+    restored.on_trial_complete("b", result(b_flat, 2, 0.64))
+    restored.on_trial_complete("b", result(b_flat, 2, 0.64))  # a second completion is ignored
+    restored.on_trial_complete("a", result({"loss/lam": 0.5, "heads/fusion": "avg"}, 1, 0.55))
+    trials = {t.params["loss/lam"]: t for t in restored._ot_study.get_trials()}
+    assert len(trials) == 2
+    adopted = trials[b_flat["loss/lam"]]
+    assert adopted.state == optuna.trial.TrialState.COMPLETE and adopted.value == 0.64
+    assert adopted.params == b_flat and adopted.intermediate_values == {1: 0.61, 2: 0.64}
+    assert trials[0.5].state == optuna.trial.TrialState.COMPLETE and trials[0.5].value == 0.55
+    # TPE proposes from the study as restored plus the adopted trial, without error
+    assert set(restored.suggest("c")) == {"loss", "heads"}
+
+
+def test_an_unknown_trial_that_failed_before_any_result_is_left_out_of_the_study(tmp_path):
+    searcher = optuna_search(ResumableOptunaSearch)
+    searcher.on_trial_complete("z", None, error=True)
+    searcher.on_trial_result("z", result({"loss/lam": 1.0, "heads/fusion": "max"}, 1, 0.5))  # ignored: it ended
+    # only the warm start, waiting to be proposed
+    assert [t.state for t in searcher._ot_study.get_trials()] == [optuna.trial.TrialState.WAITING]
+
+
+@pytest.mark.parametrize("cls, counted", [(SearchGenerator, 1), (ResumableSearchGenerator, 2)])
+def test_the_trials_made_are_counted_from_the_experiment_state(tmp_path, cls, counted):
+    """The search state was saved after one trial, the experiment state after two."""
+    from ray.tune.experiment import Experiment
+
+    gen = cls(optuna_search(ResumableOptunaSearch))
+    gen.add_configurations([Experiment("e", lambda config: None, num_samples=3, config={},
+                                       storage_path=str(tmp_path / "rr"))])
+    assert gen.next_trial() is not None
+    gen.save_to_dir(str(tmp_path), "2026-12-02_08-00-00")
+    trial = ["{}", "{}"]  # the count is what matters here, not the trials' contents
+    (tmp_path / "experiment_state-2026-12-02_08-00-00.json").write_text(json.dumps({"trial_data": [trial, trial]}))
+    restored = cls(optuna_search(ResumableOptunaSearch))
+    restored.restore_from_dir(str(tmp_path))
+    assert restored._counter == counted
+    made = 0
+    while restored.next_trial() is not None:
+        made += 1
+    assert made == 3 - counted  # Tune's own would make a 4th trial for a search of 3
