@@ -250,7 +250,7 @@ def secrets_in(text: str) -> list[str]:
 @pytest.mark.parametrize("text", [
     "MLFLOW_AUTH_ADMIN_PASSWORD=hunter2hunter2",
     "  admin_password: s3cr3t-Value",
-    "MLFLOW_BACKEND_STORE_URI=postgresql://mlflow:pa55word@db:5432/mlflow",
+    "MLFLOW_BACKEND_STORE_URI=postgresql+psycopg://mlflow:pa55word@db:5432/mlflow",
     "RAY_AUTH_TOKEN: 3f9a0c1d2e4b5a6978877665544332211aabbccddeeff00",
     "aws_key = AKIAIOSFODNN7EXAMPLE",
 ])
@@ -260,11 +260,11 @@ def test_the_secret_scan_catches_planted_secrets(text):
 
 @pytest.mark.parametrize("text", [
     "MLFLOW_AUTH_ADMIN_PASSWORD=",
-    "value: postgresql://mlflow:$(POSTGRES_PASSWORD)@cxr-tune-postgres:5432/mlflow",
+    "value: postgresql+psycopg://mlflow:$(POSTGRES_PASSWORD)@cxr-tune-postgres:5432/mlflow",
     'export MLFLOW_TRACKING_PASSWORD="${MLFLOW_TRACKING_PASSWORD:-${MLFLOW_AUTH_ADMIN_PASSWORD:-}}"',
     "secretKeyRef: {name: cxr-tune-ray-auth, key: auth_token}",
     ': "${MLFLOW_AUTH_ADMIN_PASSWORD:?set it in ~/.cxr-tune/cluster.env}"',
-    ": postgresql://USER:PASS@HOST:5432/mlflow",
+    ": postgresql+psycopg://USER:PASS@HOST:5432/mlflow",
 ])
 def test_the_secret_scan_lets_references_through(text):
     assert not secrets_in(text), secrets_in(text)
@@ -275,3 +275,18 @@ def test_no_file_under_deploy_contains_a_password_or_token():
     assert len(files) >= 10
     leaks = {str(f.relative_to(ROOT)): s for f in files if (s := secrets_in(f.read_text()))}
     assert not leaks, leaks
+
+
+def test_store_uris_name_the_driver_the_image_installs():
+    """SQLAlchemy 2.1 reads postgresql:// as psycopg 3, 2.0 as psycopg2: the URIs say which, and the
+    image installs it through the deploy extra, the same list the stack test runs on."""
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(d.startswith("psycopg[binary]") for d in extras["deploy"])
+    assert "cxr-tune[deploy]" in extras["dev"]
+    assert '"/home/ray/cxr-tune[deploy]"' in (DEPLOY / "Dockerfile").read_text()
+    uris = [(f.name, m) for f in DEPLOY.rglob("*") if f.is_file()
+            for m in re.findall(r"postgres\w*(?:\+\w+)?://", f.read_text())]
+    assert len(uris) >= 6, uris  # cluster.env.example, start_mlflow.sh, kuberay/mlflow.yaml
+    assert {m for _, m in uris} == {"postgresql+psycopg://"}, uris

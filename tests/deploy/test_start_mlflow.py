@@ -5,10 +5,12 @@ login are the real ones. Skipped where Flask-WTF (`mlflow[auth]`, in the deploy 
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 import signal
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -23,14 +25,18 @@ pytestmark = pytest.mark.slow
 
 
 
+def script_env(tmp_path, port, password, backend):
+    return {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "MLFLOW_PORT": str(port), "MLFLOW_WORKERS": "1",
+            "MLFLOW_BACKEND_STORE_URI": backend,
+            "MLFLOW_AUTH_DATABASE_URI": f"sqlite:///{tmp_path / 'users.db'}",
+            "MLFLOW_ARTIFACTS_DESTINATION": str(tmp_path / "artifacts"),
+            "MLFLOW_AUTH_ADMIN_USERNAME": "admin", "MLFLOW_AUTH_ADMIN_PASSWORD": password}
+
+
 @pytest.fixture
 def server(tmp_path):
     port, password = free_port(), secrets.token_hex(12)
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "MLFLOW_PORT": str(port), "MLFLOW_WORKERS": "1",
-           "MLFLOW_BACKEND_STORE_URI": f"sqlite:///{tmp_path / 'runs.db'}",
-           "MLFLOW_AUTH_DATABASE_URI": f"sqlite:///{tmp_path / 'users.db'}",
-           "MLFLOW_ARTIFACTS_DESTINATION": str(tmp_path / "artifacts"),
-           "MLFLOW_AUTH_ADMIN_USERNAME": "admin", "MLFLOW_AUTH_ADMIN_PASSWORD": password}
+    env = script_env(tmp_path, port, password, f"sqlite:///{tmp_path / 'runs.db'}")
     started = []
 
     def start():
@@ -86,3 +92,22 @@ def test_basic_auth_server_from_the_environment(server, monkeypatch):
     second = server["start"]()
     assert second != first and not Path(f"/proc/{first}").exists()
     assert client.get_metric_history(run.info.run_id, "val_auc")[0].value == 0.5
+
+
+@pytest.mark.parametrize("backend, said", [
+    # the driver is missing: one line from the script, before the server starts
+    ("mysql+pymysql://u:p@127.0.0.1:1/mlflow", "driver (pymysql) is not installed"),
+])
+def test_a_server_that_cannot_start_fails_the_script_in_seconds(tmp_path, backend, said):
+    pytest.importorskip("psycopg")
+    if "pymysql" in backend and importlib.util.find_spec("pymysql"):
+        pytest.skip("pymysql is installed here")
+    env = script_env(tmp_path, free_port(), "x" * 16, backend.format(port=free_port()))
+    t0 = time.monotonic()
+    proc = subprocess.run(["bash", str(ROOT / "deploy" / "start_mlflow.sh")], env=env, capture_output=True,
+                          text=True, timeout=170, start_new_session=True)
+    took = time.monotonic() - t0
+    assert proc.returncode != 0 and said in proc.stderr, proc.stderr[-2000:]
+    assert "u:p@" not in proc.stderr.splitlines()[0]  # the first line names no password
+    assert took < 60, f"{took:.0f} s"
+    print(f"\nstart_mlflow.sh failed in {took:.1f} s: {proc.stderr.splitlines()[0][:120]}")
