@@ -99,8 +99,7 @@ class ResumableOptunaSearch(OptunaSearch):
             optuna.trial.TrialState.FAIL if error else optuna.trial.TrialState.PRUNED
         self._ot_study.add_trial(optuna.trial.create_trial(
             params=orphan["params"], distributions=self._space, state=state,
-            value=value if state == optuna.trial.TrialState.COMPLETE else None,
-            intermediate_values=orphan["values"]))
+            value=value, intermediate_values=orphan["values"]))
         self._completed_trials.add(trial_id)
 
 

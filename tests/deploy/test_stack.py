@@ -23,7 +23,6 @@ role. Every process started is stopped by PID at the end.
 from __future__ import annotations
 
 import base64
-import json
 import re
 import secrets
 import shutil
@@ -183,8 +182,7 @@ def stack(tmp_path_factory):
         out = (work / "search-2.log").read_text()
         assert resumed.returncode == 0, out[-6000:]
         yield {"s3": s3, "head": head, "ports": ports, "env": cluster_env, "login": login, "out": out,
-               "first": (work / "search-1.log").read_text(), "killed_at": killed_at, "timings": timings,
-               "procs": procs, "work": work}
+               "killed_at": killed_at, "timings": timings, "work": work}
     finally:
         t = time.monotonic()
         procs.stop_all()
