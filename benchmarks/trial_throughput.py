@@ -34,7 +34,10 @@ from trainables.data.sources import load_splits
 from trainables.models import build_model
 from trainables.optim import build_optimizer
 from trainables.papers import SETUPS
-from trainables.train import Objective, Phases, pick_device, split_cache, train_epoch
+from trainables.devices import pick_device
+from trainables.objective import Objective
+from trainables.stages import Phases, split_cache
+from trainables.train import train_epoch
 
 
 def trial_config(args, root: Path, device: str) -> dict:

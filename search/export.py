@@ -9,13 +9,14 @@ metrics, its MLflow run id and its checkpoint location, and trains as it is with
 from __future__ import annotations
 
 import ast
-import os
 from pathlib import Path
 
 import yaml
 from mlflow.tracking import MlflowClient
 
-from search.tracking_check import check_tracking
+import spaces
+from search.tracking.check import check_tracking
+from search.tracking.store import add_tracking_flag
 from trainables.config import unflatten
 from trainables.errors import Parser, UserError, at_least, cli
 
@@ -43,8 +44,9 @@ def top_runs(client: MlflowClient, experiment: str, top: int, metric: str = "val
     return runs
 
 
-def run_doc(run) -> dict:
-    """A trial run as an exported YAML holds it: nested config, metrics, run ids, checkpoint."""
+def run_doc(run, space: str | None = None) -> dict:
+    """A trial run as an exported YAML holds it: nested config, metrics, run ids, checkpoint, and the
+    search space (spaces/) it came from, which names the paper an evaluation compares with."""
     return {
         "config": unflatten({k: parse_value(v) for k, v in run.data.params.items()}),
         "metrics": dict(sorted(run.data.metrics.items())),
@@ -52,17 +54,26 @@ def run_doc(run) -> dict:
         "parent_run_id": run.data.tags.get("mlflow.parentRunId"),
         "status": run.data.tags.get("cxr.status"),
         "checkpoint": run.data.tags.get("cxr.checkpoint"),
+        **({"space": space} if space else {}),
     }
 
 
+def space_of_search(client: MlflowClient, run) -> str | None:
+    """The search space of the search a trial run belongs to (its parent's cxr.space), if known to spaces/."""
+    parent = run.data.tags.get("mlflow.parentRunId")
+    space = client.get_run(parent).data.tags.get("cxr.space") if parent else None
+    return space if space in spaces.names() else None
+
+
 def export(tracking_uri: str, experiment: str, top: int, out, metric: str = "val_auc") -> list[Path]:
-    runs = top_runs(MlflowClient(tracking_uri), experiment, top, metric)
+    client = MlflowClient(tracking_uri)
+    runs = top_runs(client, experiment, top, metric)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for rank, run in enumerate(runs, 1):
         path = out / f"{experiment}-{rank:02d}-{run.info.run_id[:8]}.yaml"
-        path.write_text(yaml.safe_dump(run_doc(run), sort_keys=False))
+        path.write_text(yaml.safe_dump(run_doc(run, space_of_search(client, run)), sort_keys=False))
         written.append(path)
     return written
 
@@ -70,7 +81,7 @@ def export(tracking_uri: str, experiment: str, top: int, out, metric: str = "val
 @cli
 def main(argv=None) -> None:
     p = Parser(description=__doc__.splitlines()[0])
-    p.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"))
+    add_tracking_flag(p)
     p.add_argument("--experiment", required=True)
     p.add_argument("--top", type=at_least(1), default=5)
     p.add_argument("--out", default="exports")

@@ -2,8 +2,8 @@
 
 `NoRetryOnUserError`: Tune retries every failed trial up to FailureConfig.max_failures, the
 right thing for a lost node or a preempted VM, a waste for a config error or a diverged loss,
-which fail again the same way. The trainable reports `cxr_error` just before it raises such an
-error (trainables.train.train_fn); this callback then sets that trial's max_failures to 0, so
+which fail again the same way. The trainable reports `ERROR_KEY` (`cxr_error`) just before it
+raises such an error (trainables.train.train_fn); this callback then sets that trial's max_failures to 0, so
 Tune ends it on the first failure and tells the searcher it failed.
 
 `AshaState`: Tune saves the searcher and the callbacks with the experiment but not the
@@ -33,9 +33,20 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import SearchGenerator
 from ray.tune.search.optuna import OptunaSearch
 
+from trainables.checkpoints import ERROR_KEY
+from trainables.errors import one_line
+
 logger = logging.getLogger(__name__)
 
-ERROR_KEY = "cxr_error"
+
+def error_line(result: dict | None, error_text: str = "") -> str | None:
+    """The one line a trial failed with: what it reported itself (a user error), else the last
+    line of its exception's text."""
+    reported = (result or {}).get(ERROR_KEY)
+    if reported:
+        return reported
+    lines = [line for line in error_text.splitlines() if line.strip()]
+    return one_line(lines[-1]) if lines else None
 
 
 class NoRetryOnUserError(Callback):

@@ -6,13 +6,20 @@ backbones and images on a 2-core laptop), `smoke` for CI. A profile may override
 values (`config`), parts of the space (`space`) and the warm start (`best`).
 `chexpert` has the same keys and is merged over the profile when `--data` is a CheXpert
 root, so a space can add dimensions that only exist there (the uncertainty policy).
+
+This package is the one registry of papers: every module here with a `SPEC` is one (`names()`),
+found by its name (`get`) or by the model its setup trains (`for_model`); the evaluation, the export
+and the runner look papers up here and nowhere else.
 """
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import dataclass, field
 
 from spaces.paper_numbers import PaperRow
 from trainables.config import merge
+from trainables.errors import UsageError
 
 # From scratch (the embedded set has no use for ImageNet weights), small images, one thread per
 # trial, a fresh random 1024 training images per epoch: minutes on a 2-core laptop.
@@ -45,3 +52,28 @@ class SearchSpec:
     chexpert: dict = field(default_factory=dict)
     # the paper's headline row of test AUCs per dataset (chestxray14, chexpert), for evaluate.py
     paper: dict[str, PaperRow] = field(default_factory=dict)
+
+
+NOT_PAPERS = {"paper_numbers"}
+# Models any config may use, so they say nothing of whose paper a config follows.
+GENERIC_MODELS = {"timm_classifier"}
+
+
+def names() -> list[str]:
+    """Every paper's space, by module name (= its SearchSpec's name)."""
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name not in NOT_PAPERS)
+
+
+def get(name: str) -> SearchSpec:
+    if name not in names():
+        raise UsageError(f"no search space {name!r}; there are {names()} (one module each in spaces/)")
+    return importlib.import_module(f"{__name__}.{name}").SPEC
+
+
+def for_model(model_name: str | None) -> str | None:
+    """The one space whose paper trains `model_name` (none if no paper, several papers, or a generic
+    model such as a plain timm classifier)."""
+    if model_name in GENERIC_MODELS:
+        return None
+    found = [n for n in names() if get(n).base.get("model", {}).get("name") == model_name]
+    return found[0] if len(found) == 1 else None

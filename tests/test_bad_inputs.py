@@ -16,6 +16,7 @@ from spaces.dualchexnet import SPEC
 from tests.ports import free_port
 from tests.user_errors import user_error
 from trainables import train
+from trainables.data import synthetic
 
 CSV = "Data_Entry_2017.csv"
 
@@ -59,6 +60,13 @@ def chexpert(edit):
         return search()(tmp, cx)
     return build
 
+
+
+def foreign_folder(tmp, root):
+    """The synthetic set's generator pointed at a folder that holds the user's own files."""
+    (tmp / "mine").mkdir()
+    (tmp / "mine" / "notes.txt").write_text("keep me")
+    return lambda: synthetic.main(["--out", str(tmp / "mine"), "--patients", "12", "--image-size", "32"])
 
 
 def other(main, *argv):
@@ -136,6 +144,8 @@ CASES = [
                                               "sqlite:///TMP/mlflow.db"), "--experiment 'nope': no such MLflow experiment"),
     ("report of an empty store", other(report.main, "--tracking-uri", "sqlite:///TMP/mlflow.db"),
      "no cxr-tune search in this tracking store"),
+    ("synthetic set into a folder of other files", foreign_folder, "holds files that are not a synthetic set"),
+    ("synthetic set of too few patients", other(synthetic.main, "--patients", "3"), "argument --patients: 3 must be >="),
 ]
 
 
@@ -150,7 +160,7 @@ def test_a_bad_input_is_one_line_and_leaves_no_result(build, expected, tiny_nih,
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.setenv("CXR_TUNE_CACHE", str(work / "cache"))
-    monkeypatch.setattr("search.tracking_check.TIMEOUT_S", 2.0)
+    monkeypatch.setattr("search.tracking.check.TIMEOUT_S", 2.0)
     monkeypatch.chdir(work)
     message = user_error(capsys, build(work, tiny_nih))
     assert expected in message, message

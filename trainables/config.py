@@ -1,14 +1,18 @@
 """The nested trial config: defaults, merging and key checking.
 
 One shape for every paper (ARCHITECTURE.md, "The trial config"), so any loss combines with any
-model. Sections with a `name` (model, loss, optim, sched) are checked by their registries;
-the fixed sections (data, train, heads) are checked here. `flatten` gives the dotted keys
-MLflow params and exported YAML use.
+model. Sections with a `name` (model, loss, optim, sched) are checked by their registries,
+`heads` against the model's heads (trainables/objective.py), the fixed sections (data, train) here. `flatten` gives the dotted keys
+MLflow params and exported YAML use; `read_config_doc` and `config_of` read a config from YAML.
 """
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
+import yaml
+
+from trainables.errors import one_line
 from trainables.registry import ConfigError
 
 DEFAULTS = {
@@ -146,3 +150,28 @@ def unflatten(flat: dict) -> dict:
             node = node.setdefault(p, {})
         node[leaf] = value
     return out
+
+
+def read_config_doc(path) -> dict:
+    """A YAML file as a mapping: a nested trial config, or a file search/export.py wrote."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"config file {file} not found; pass a YAML trial config or an exported one")
+    try:
+        doc = yaml.safe_load(file.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{file} is not valid YAML ({one_line(err)}); fix the file or re-export it") from None
+    doc = {} if doc is None else doc
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{file} holds a {type(doc).__name__}, not a mapping of config sections "
+                          "(model, loss, heads, optim, sched, data, train)")
+    return doc
+
+
+def config_of(doc: dict, path) -> dict:
+    """The nested trial config of a YAML mapping (an exported one keeps it under 'config')."""
+    config = doc.get("config", doc)
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: 'config' holds a {type(config).__name__}, not a mapping of config sections "
+                          "(model, loss, heads, optim, sched, data, train)")
+    return config

@@ -1,7 +1,7 @@
 """A trained model rebuilt from its config and a checkpoint's state dict, and its scores on images.
 
 One scoring path for everything that scores a finished model: the test-set evaluation
-(search/evaluate.py) and the registered MLflow model (search/pyfunc_model.py) both feed uint8
+(search/evaluation/) and the registered MLflow model (search/evaluation/pyfunc_model.py) both feed uint8
 cache rows (B, S, S) at the config's `data.resize` through `scores()`, so a model loaded back
 from the registry gives the evaluation's scores to the bit on the same machine.
 """
@@ -13,7 +13,8 @@ import torch
 from trainables.config import merge, resolve
 from trainables.data.device_augment import center_crop
 from trainables.models import build_model
-from trainables.train import Phases, autocast, for_stage, stage2_epoch
+from trainables.devices import autocast
+from trainables.stages import Phases, for_stage, stage2_epoch
 
 
 def final_config(config: dict, epoch: int) -> dict:

@@ -144,7 +144,7 @@ def test_evaluate_command_registers_a_model_that_gives_the_same_test_scores(sear
 
     import mlflow
 
-    from search.evaluate import rows_of_test_split
+    from search.evaluation.pipeline import rows_of_test_split
     from trainables import metrics as M
     from trainables.config import resolve
     from trainables.data.sources import load_splits

@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 from ray import tune
 from ray.tune.search.optuna import OptunaSearch
 
-from search.mlflow_logging import MLflowSearchCallback
+from search.tracking.callback import Delivery, MLflowSearchCallback, ParentRun
 from search.trial_state import NoRetryOnUserError
 from tests.trainables.test_train import tiny_config
 from trainables.train import train_fn
@@ -34,7 +34,7 @@ def diverge(root, tmp_path, name, callbacks):
 def test_a_diverging_config_is_tried_once(tiny_nih, tmp_path):
     before, _ = diverge(tiny_nih, tmp_path, "plain", [])
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    tracking = MLflowSearchCallback(uri, "failures", max_epochs=2, tags={}, parent_name="s", drain_timeout=30)
+    tracking = MLflowSearchCallback(Delivery(uri, "failures", drain_timeout=30), ParentRun("s"), max_epochs=2)
     after, state = diverge(tiny_nih, tmp_path, "no-retry", [tracking, NoRetryOnUserError()])
     assert (before, after) == (3, 1)
     assert state == optuna.trial.TrialState.FAIL

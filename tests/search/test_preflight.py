@@ -4,7 +4,7 @@ import time
 import pytest
 
 from search.resources import ResourcesUnavailable, check_resources, unmet
-from search.tracking_check import TrackingUnavailable, check_tracking
+from search.tracking.check import TrackingUnavailable, check_tracking
 from tests.ports import free_port
 
 GIB = 2 ** 30

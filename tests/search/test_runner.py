@@ -11,7 +11,7 @@ from trainables.config import resolve
 from trainables.errors import UsageError
 from trainables.models import DualCheXNet
 from trainables.registry import ConfigError
-from trainables.train import Objective
+from trainables.objective import Objective
 
 
 def test_dualchexnet_grid_is_the_papers_5_x_7_cells_and_each_is_a_valid_config():

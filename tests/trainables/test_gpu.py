@@ -13,7 +13,7 @@ from tests.trainables.data.augment_cases import OUT, cpu_path, gray_levels, para
 from tests.trainables.test_train import tiny_config
 from trainables.config import merge
 from trainables.data.device_augment import augment
-from trainables.reporting import LocalReporter, load_state
+from trainables.checkpoints import LocalReporter, load_state
 from trainables.train import run
 
 pytestmark = [pytest.mark.gpu,

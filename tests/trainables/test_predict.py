@@ -14,8 +14,9 @@ from trainables.data.cache import get_cache
 from trainables.data.sources import load_splits
 from trainables.models import build_model
 from trainables.predict import final_config, scores, trained_model
-from trainables.reporting import LocalReporter, load_state
-from trainables.train import make_pipeline, run
+from trainables.checkpoints import LocalReporter, load_state
+from trainables.stages import make_pipeline
+from trainables.train import run
 
 
 def val_rows(cfg, splits):

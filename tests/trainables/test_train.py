@@ -7,8 +7,10 @@ import torch
 from trainables.config import merge, resolve
 from trainables.models import build_model
 from trainables.registry import ConfigError
-from trainables.reporting import LocalReporter
-from trainables.train import Objective, Phases, run, train_epoch
+from trainables.checkpoints import LocalReporter
+from trainables.objective import Objective
+from trainables.stages import Phases
+from trainables.train import run, train_epoch
 
 
 def tiny_config(root, **train):

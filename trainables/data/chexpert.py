@@ -154,6 +154,25 @@ def resolve_images(paths: list[str], root: Path, csv_path: Path) -> list[str]:
     return found
 
 
+def read_split_csv(csv_path: Path, given: Path, per_label, frontal_only: bool):
+    """Path/patient/file frame of the kept rows, their labels and mask, rows left out."""
+    df = read_table(csv_path, need_view=frontal_only)
+    labels, mask = apply_policy(parse_observations(df, csv_path), per_label)
+    keep = np.ones(len(df), dtype=bool)
+    if frontal_only:
+        views = df[VIEW_COLUMN].str.strip()
+        odd = views[~views.isin(["Frontal", "Lateral"])]
+        if len(odd):
+            where = [f"line {i + 2} {v!r}" for i, v in odd.items()]
+            raise DataError(f"{csv_path} has {len(odd)} {VIEW_COLUMN} value(s) other than "
+                            f"Frontal or Lateral: {first_few(where)}.")
+        keep = (views == "Frontal").to_numpy()
+    df = df.loc[keep, ["Path"]].reset_index(drop=True)
+    df["patient"] = patient_ids(df["Path"], csv_path)
+    df["file"] = resolve_images(df["Path"].tolist(), given, csv_path)
+    return df, labels[keep], mask[keep], int((~keep).sum())
+
+
 def read_chexpert(root: str | os.PathLike, policy="mixed", frontal_only: bool = False,
                   val_fraction: float = 0.05, seed: int = 0) -> Splits:
     given = Path(root).expanduser()
@@ -168,27 +187,8 @@ def read_chexpert(root: str | os.PathLike, policy="mixed", frontal_only: bool = 
         raise DataError(f"CheXpert file(s) {absent} not found. Point --data at the folder that "
                         "holds train.csv and valid.csv as released (e.g. CheXpert-v1.0-small/).")
 
-    def load(name: str):
-        """Path/patient/file frame of the kept rows, their labels and mask, rows left out."""
-        csv_path = csvs[name]
-        df = read_table(csv_path, need_view=frontal_only)
-        labels, mask = apply_policy(parse_observations(df, csv_path), per_label)
-        keep = np.ones(len(df), dtype=bool)
-        if frontal_only:
-            views = df[VIEW_COLUMN].str.strip()
-            odd = views[~views.isin(["Frontal", "Lateral"])]
-            if len(odd):
-                where = [f"line {i + 2} {v!r}" for i, v in odd.items()]
-                raise DataError(f"{csv_path} has {len(odd)} {VIEW_COLUMN} value(s) other than "
-                                f"Frontal or Lateral: {first_few(where)}.")
-            keep = (views == "Frontal").to_numpy()
-        df = df.loc[keep, ["Path"]].reset_index(drop=True)
-        df["patient"] = patient_ids(df["Path"], csv_path)
-        df["file"] = resolve_images(df["Path"].tolist(), given, csv_path)
-        return df, labels[keep], mask[keep], int((~keep).sum())
-
-    train_df, *train_arrays, train_dropped = load("train")
-    test_df, *test_arrays, test_dropped = load("valid")
+    train_df, *train_arrays, train_dropped = read_split_csv(csvs["train"], given, per_label, frontal_only)
+    test_df, *test_arrays, test_dropped = read_split_csv(csvs["valid"], given, per_label, frontal_only)
     if not len(train_df) or not len(test_df):
         empty = [n for n, d in (("train.csv", train_df), ("valid.csv", test_df)) if not len(d)]
         raise DataError(f"No images left in {empty}" + (" after frontal_only" if frontal_only else "")

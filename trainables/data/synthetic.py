@@ -19,7 +19,6 @@ whatever the number of worker processes.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import multiprocessing as mp
@@ -38,7 +37,8 @@ from filelock import FileLock
 from PIL import Image, ImageDraw, ImageFilter
 from tqdm.auto import tqdm
 
-from trainables.data import NIH_LABELS
+from trainables.data import NIH_LABELS, DataError
+from trainables.errors import Parser, UsageError, at_least, cli
 
 FORMAT_VERSION = 1
 DEFAULT_PATIENTS = 1400
@@ -95,10 +95,10 @@ class Cohort:
 
 def _check(n_patients: int, image_size: int) -> None:
     if int(n_patients) < MIN_PATIENTS:
-        raise ValueError(f"n_patients={n_patients} is too few: at least {MIN_PATIENTS} are needed "
+        raise UsageError(f"n_patients={n_patients} is too few: at least {MIN_PATIENTS} are needed "
                          "for patient-disjoint train/validation/test splits")
     if int(image_size) < MIN_IMAGE_SIZE:
-        raise ValueError(f"image_size={image_size} is too small to draw the signs; use at least "
+        raise UsageError(f"image_size={image_size} is too small to draw the signs; use at least "
                          f"{MIN_IMAGE_SIZE} (the default is {DEFAULT_IMAGE_SIZE})")
 
 
@@ -512,8 +512,8 @@ def ensure(root=None, *, n_patients: int = DEFAULT_PATIENTS, image_size: int = D
                 if root.exists():
                     foreign = sorted(p.name for p in root.iterdir() if p.name not in OWN_FILES)
                     if foreign:
-                        raise ValueError(f"{root} holds files that are not a synthetic set "
-                                         f"({foreign[:5]}); choose an empty or new directory")
+                        raise DataError(f"{root} holds files that are not a synthetic set "
+                                        f"({foreign[:5]}); choose an empty or new directory")
                     shutil.rmtree(root)   # an interrupted or damaged set: start over
                 for stale in root.parent.glob(f"{root.name}.tmp-*"):   # left by killed runs
                     shutil.rmtree(stale, ignore_errors=True)
@@ -530,24 +530,22 @@ def ensure(root=None, *, n_patients: int = DEFAULT_PATIENTS, image_size: int = D
     meta = json.loads((root / MARKER).read_text())
     found = {k: meta.get(k) for k in wanted}
     if found != wanted:
-        raise ValueError(f"{root} holds a synthetic set made with {found}, not {wanted}; "
-                         "pass another root or delete this one")
+        raise DataError(f"{root} holds a synthetic set made with {found}, not {wanted}; "
+                        "pass another root or delete this one")
     return root
 
 
+@cli
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description="Generate (once) the embedded synthetic ChestX-ray14.")
+    p = Parser(description="Generate (once) the embedded synthetic ChestX-ray14.")
     p.add_argument("--out", default=None, help="target directory (default: under $CXR_TUNE_CACHE)")
-    p.add_argument("--patients", type=int, default=DEFAULT_PATIENTS)
-    p.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE)
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--patients", type=at_least(MIN_PATIENTS), default=DEFAULT_PATIENTS)
+    p.add_argument("--image-size", type=at_least(MIN_IMAGE_SIZE), default=DEFAULT_IMAGE_SIZE)
+    p.add_argument("--seed", type=at_least(0), default=DEFAULT_SEED)
+    p.add_argument("--workers", type=at_least(1), default=None)
     args = p.parse_args(argv)
-    try:
-        root = ensure(args.out, n_patients=args.patients, image_size=args.image_size, seed=args.seed,
-                      workers=args.workers)
-    except ValueError as err:
-        p.error(str(err))
+    root = ensure(args.out, n_patients=args.patients, image_size=args.image_size, seed=args.seed,
+                  workers=args.workers)
     co = sample_labels(args.patients, args.seed)
     print(f"synthetic ChestX-ray14 at {root}")
     print(f"{len(co.names)} images of {args.patients} patients; train_val {int((~co.test).sum())}, "

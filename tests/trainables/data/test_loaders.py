@@ -10,7 +10,7 @@ from trainables.data.dataset import EpochSampler
 from trainables.data.loaders import loader_workers
 from trainables.data.sources import load_splits
 from trainables.registry import ConfigError
-from trainables.train import make_pipeline, split_cache
+from trainables.stages import make_pipeline, split_cache
 
 CPU = torch.device("cpu")
 

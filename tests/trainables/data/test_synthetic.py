@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from trainables.data import NIH_LABELS
+from trainables.data import NIH_LABELS, DataError
 from trainables.data import synthetic
 from trainables.data.nih import read_nih
+from trainables.errors import UsageError
 from trainables.data.synthetic import HEADER, MARKER, PREVALENCE, ensure, generate, is_complete, render
 
 REPO = Path(__file__).resolve().parents[3]
@@ -126,7 +127,7 @@ def test_ensure_never_trusts_an_incomplete_set_and_reuses_a_complete_one(tmp_pat
     monkeypatch.setattr(synthetic, "generate", must_not_run)
     assert ensure(root, **kw) == root.resolve()
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
-    with pytest.raises(ValueError, match="seed"):
+    with pytest.raises(DataError, match="seed"):
         ensure(root, **{**kw, "seed": 1})
 
 
@@ -138,12 +139,12 @@ def test_ensure_default_root_and_refusals(tmp_path):
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
-    with pytest.raises(ValueError, match="not a synthetic set"):
+    with pytest.raises(DataError, match="not a synthetic set"):
         ensure(foreign, n_patients=12, image_size=32, progress=False)
     assert (foreign / "notes.txt").exists()
-    with pytest.raises(ValueError, match="n_patients"):
+    with pytest.raises(UsageError, match="n_patients"):
         generate(tmp_path / "x", n_patients=5)
-    with pytest.raises(ValueError, match="image_size"):
+    with pytest.raises(UsageError, match="image_size"):
         ensure(tmp_path / "x", image_size=16)
 
 
@@ -184,4 +185,4 @@ def test_cli_generates_and_prints_where_and_label_counts(tmp_path):
     assert is_complete(tmp_path / "cli")
     bad = subprocess.run(cmd + ["--patients", "3"],
                          cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert bad.returncode != 0 and "n_patients" in bad.stderr
+    assert bad.returncode == 2 and bad.stderr == "error: argument --patients: 3 must be >= 10 (see synthetic.py --help)\n"

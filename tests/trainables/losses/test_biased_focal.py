@@ -141,7 +141,8 @@ class _OneHead:
 def _batch(root, policy):
     from trainables.config import merge, resolve
     from trainables.data.sources import load_splits
-    from trainables.train import Objective, make_pipeline
+    from trainables.objective import Objective
+    from trainables.stages import make_pipeline
 
     cfg = resolve({"model": {"name": "mlrfnet"}, "loss": {"name": "biased_focal"},
                    "data": {"root": str(root), "policy": policy, "image_size": 32, "resize": 36}})

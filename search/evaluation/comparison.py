@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from search.scoring import MEAN, WAUC, SplitScores
+from search.evaluation.scoring import MEAN, WAUC, SplitScores
 from spaces.paper_numbers import PaperNumbers
 
 

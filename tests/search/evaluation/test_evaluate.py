@@ -10,14 +10,14 @@ import torch
 import yaml
 from mlflow.tracking import MlflowClient
 
-from search import evaluate as E
+from search.evaluation import candidates, cli as E, pipeline
 from tests.trainables.test_train import tiny_config
 from tests.user_errors import user_error
 from trainables import metrics as M
 from trainables.config import merge
 from trainables.data.sources import load_splits
 from trainables.predict import final_config, scores, trained_model
-from trainables.reporting import LocalReporter, load_state
+from trainables.checkpoints import LocalReporter, load_state
 from trainables.train import run
 
 
@@ -47,7 +47,7 @@ def test_a_checkpoint_scored_on_the_test_split_into_files_and_mlflow(trained):
     state = load_state(tmp_path / "trial" / "last")
     cfg = final_config(config, state["epoch"])
     splits = load_splits(cfg["data"])
-    y = scores(trained_model(cfg, state, 14, "cpu"), cfg, E.rows_of_test_split(splits, cfg["data"]), "cpu")
+    y = scores(trained_model(cfg, state, 14, "cpu"), cfg, pipeline.rows_of_test_split(splits, cfg["data"]), "cpu")
     aucs = M.per_label_auc(splits.test.labels, y, splits.labels, splits.test.mask)
     table = pd.read_csv(out / "test_auc.csv", index_col="label")
     for label, auc in aucs.items():
@@ -79,7 +79,7 @@ def test_a_checkpoint_scored_on_the_test_split_into_files_and_mlflow(trained):
 def test_a_checkpoint_in_object_storage_reads_like_a_local_one(trained):
     _, _, tmp_path = trained
     local = load_state(tmp_path / "trial" / "last")
-    remote = E.read_state(f"file://{tmp_path / 'trial' / 'last'}")
+    remote = candidates.read_state(f"file://{tmp_path / 'trial' / 'last'}")
     assert remote["epoch"] == local["epoch"] and all(torch.equal(remote["model"][k], v)
                                                       for k, v in local["model"].items())
 

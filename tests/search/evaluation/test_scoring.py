@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from search.scoring import MEAN, WAUC, score_split
+from search.evaluation.scoring import MEAN, WAUC, score_split
 from trainables.data import Split
 
 LABELS = ("A", "B", "C")

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from optuna.distributions import CategoricalDistribution  # noqa: E402
 
-from search.report_data import Search  # noqa: E402
+from search.report.data import Search  # noqa: E402
 
 STYLE = {"completed": ("tab:blue", "-"), "stopped_early": ("tab:orange", "-"),
          "errored": ("tab:red", ":"), "interrupted": ("tab:gray", ":")}

@@ -9,10 +9,15 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from search import sync
-from search.tracking_queue import Outbox, Sender
+from search.tracking.callback import Delivery, MLflowSearchCallback, ParentRun
+from search.tracking.outbox import Outbox, Sender
 from tests.user_errors import user_error
 
 EXPERIMENT = "queue-test"
+
+
+def callback(uri: str, max_epochs: int, **delivery) -> MLflowSearchCallback:
+    return MLflowSearchCallback(Delivery(uri, EXPERIMENT, **delivery), ParentRun("s"), max_epochs)
 
 
 def journal(epochs=3):
@@ -79,7 +84,7 @@ class Flaky(Sender):
 
 
 def test_an_outage_delays_events_in_order_and_loses_none(tmp_path, monkeypatch):
-    monkeypatch.setattr("search.tracking_queue.BACKOFF", (0.05, 0.2))
+    monkeypatch.setattr("search.tracking.outbox.BACKOFF", (0.05, 0.2))
     uri, client = store(tmp_path)
     sender, warnings = Flaky(uri, EXPERIMENT), []
     outbox = Outbox(sender, warn=warnings.append)
@@ -121,7 +126,7 @@ class Broken(Sender):
 
 
 def test_an_event_that_keeps_failing_while_the_server_answers_is_set_aside(tmp_path, monkeypatch):
-    monkeypatch.setattr("search.tracking_queue.BACKOFF", (0.01, 0.02))
+    monkeypatch.setattr("search.tracking.outbox.BACKOFF", (0.01, 0.02))
     uri, client = store(tmp_path)
     warnings = []
     outbox = Outbox(Broken(uri, EXPERIMENT), warn=warnings.append, journal=tmp_path / "events.jsonl")
@@ -140,7 +145,7 @@ def test_an_event_that_keeps_failing_while_the_server_answers_is_set_aside(tmp_p
 
 
 def test_new_events_do_not_cut_the_backoff_short(tmp_path, monkeypatch):
-    monkeypatch.setattr("search.tracking_queue.BACKOFF", (0.5, 0.5))
+    monkeypatch.setattr("search.tracking.outbox.BACKOFF", (0.5, 0.5))
     sender = Flaky("http://127.0.0.1:9", EXPERIMENT)
     sender.down = True
     outbox = Outbox(sender, warn=lambda m: None)
@@ -177,12 +182,9 @@ def test_an_unreachable_server_leaves_a_pending_file_that_sync_delivers_once(tmp
 def test_the_callback_state_carries_undelivered_events_to_a_restarted_driver(tmp_path, monkeypatch, down):
     from types import SimpleNamespace
 
-    from search.mlflow_logging import MLflowSearchCallback
-
-    monkeypatch.setattr("search.tracking_queue.BACKOFF", (0.05, 0.2))
+    monkeypatch.setattr("search.tracking.outbox.BACKOFF", (0.05, 0.2))
     uri, client = store(tmp_path)
-    cb = MLflowSearchCallback(uri if not down else "http://127.0.0.1:9", EXPERIMENT, max_epochs=2,
-                              tags={}, parent_name="s", pending_path=str(tmp_path / "p.jsonl"), drain_timeout=5)
+    cb = callback(uri if not down else "http://127.0.0.1:9", 2, pending_path=str(tmp_path / "p.jsonl"), drain_timeout=5)
     trial = SimpleNamespace(trial_id="t1", config={"loss": {"lam": 0.5}}, last_result={"epoch": 1, "val_auc": 0.6},
                             error_file=None)
     cb.setup()
@@ -193,8 +195,7 @@ def test_the_callback_state_carries_undelivered_events_to_a_restarted_driver(tmp
     state = cb.get_state()  # what Tune saves with the experiment
     assert len(state["pending"]) == (3 + 1 if down else 0)
     cb.outbox.close()
-    restarted = MLflowSearchCallback(uri, EXPERIMENT, max_epochs=2, tags={}, parent_name="s",
-                                     pending_path=str(tmp_path / "p.jsonl"), drain_timeout=10)
+    restarted = callback(uri, 2, pending_path=str(tmp_path / "p.jsonl"), drain_timeout=10)
     restarted.set_state(state)
     restarted.setup()
     restarted.on_trial_complete(2, [trial], trial)
@@ -210,13 +211,11 @@ def test_the_callback_state_carries_undelivered_events_to_a_restarted_driver(tmp
 def test_state_saved_before_the_outbox_keeps_logging_to_the_same_runs(tmp_path):
     from types import SimpleNamespace
 
-    from search.mlflow_logging import MLflowSearchCallback
-
     uri, client = store(tmp_path)
     exp_id = client.create_experiment(EXPERIMENT)
     parent = client.create_run(exp_id, tags={"cxr.role": "search"}).info.run_id
     child = client.create_run(exp_id, tags={"cxr.role": "trial", "mlflow.parentRunId": parent}).info.run_id
-    cb = MLflowSearchCallback(uri, EXPERIMENT, max_epochs=1, tags={}, parent_name="s", drain_timeout=10)
+    cb = callback(uri, 1, drain_timeout=10)
     cb.set_state({"parent_id": parent, "runs": {"t1": child}})  # saved by a cxr-tune without the outbox
     trial = SimpleNamespace(trial_id="t1", config={}, last_result={"epoch": 1, "val_auc": 0.7}, error_file=None)
     cb.setup()
@@ -232,14 +231,11 @@ def test_state_saved_before_the_outbox_keeps_logging_to_the_same_runs(tmp_path):
 def test_the_journal_spans_driver_sessions_and_a_clean_end_removes_stale_pending(tmp_path):
     from types import SimpleNamespace
 
-    from search.mlflow_logging import MLflowSearchCallback
-
     files = {"pending_path": str(tmp_path / "rr" / "mlflow_pending.jsonl"),
              "journal_path": str(tmp_path / "rr" / "mlflow_events.jsonl")}
     trial = SimpleNamespace(trial_id="t1", config={"loss": {"lam": 0.5}}, last_result={"epoch": 1, "val_auc": 0.6},
                             error_file=None)
-    dead = MLflowSearchCallback("http://127.0.0.1:9", EXPERIMENT, max_epochs=2, tags={}, parent_name="s",
-                                drain_timeout=0.2, **files)
+    dead = callback("http://127.0.0.1:9", 2, drain_timeout=0.2, **files)
     dead.setup()
     dead.on_trial_start(0, [trial], trial)
     dead.on_trial_result(1, [trial], trial, {"epoch": 1, "val_auc": 0.6, "timestamp": 5})
@@ -248,7 +244,7 @@ def test_the_journal_spans_driver_sessions_and_a_clean_end_removes_stale_pending
     assert Path(files["pending_path"]).is_file()
 
     uri, client = store(tmp_path)
-    resumed = MLflowSearchCallback(uri, EXPERIMENT, max_epochs=2, tags={}, parent_name="s", drain_timeout=10, **files)
+    resumed = callback(uri, 2, drain_timeout=10, **files)
     resumed.set_state(state)
     resumed.setup()
     trial.last_result = {"epoch": 2, "val_auc": 0.7}

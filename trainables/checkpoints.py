@@ -16,6 +16,8 @@ from trainables.data.cache import usable_cpus
 from trainables.errors import UsageError
 
 STATE_FILE = "state.pt"
+# The result key a trial reports a deterministic failure under (search/trial_state.py reads it).
+ERROR_KEY = "cxr_error"
 
 
 def load_state(directory) -> dict:
@@ -43,7 +45,7 @@ class TuneReporter:
         search/trial_state.py); NaN val_auc, because Tune's searchers read that key."""
         from ray import tune
 
-        tune.report({"cxr_error": message, "val_auc": float("nan")})
+        tune.report({ERROR_KEY: message, "val_auc": float("nan")})
 
     def report(self, metrics: dict, state: dict) -> None:
         from ray import tune

@@ -11,7 +11,7 @@ matplotlib.use("Agg")  # headless: a cluster node or CI has no display
 import matplotlib.pyplot as plt  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
-from search.scoring import SplitScores  # noqa: E402
+from search.evaluation.scoring import SplitScores  # noqa: E402
 
 COLUMNS = 5
 

@@ -18,8 +18,8 @@ from mlflow.tracking import MlflowClient
 from optuna.distributions import BaseDistribution
 from optuna.importance import FanovaImportanceEvaluator
 
-from search import search_space
-from search.mlflow_logging import SPACE_FILE
+from search.tracking.space import from_json, infer, typed
+from search.tracking.store import SPACE_FILE
 from trainables.errors import UserError
 
 MIN_TRIALS_FOR_IMPORTANCE = 5
@@ -145,7 +145,7 @@ def load(client: MlflowClient, parent: Run) -> Search:
     # Tune starts trials in the order its searcher proposed them; the study is rebuilt in that order.
     trials.sort(key=lambda t: (t.started, t.run_id))
     recorded = _recorded_space(client, parent)
-    dists = search_space.from_json(recorded) if recorded else search_space.infer([t.params for t in trials])
+    dists = from_json(recorded) if recorded else infer([t.params for t in trials])
     return Search(parent=parent, trials=trials, dists=dists)
 
 
@@ -156,7 +156,7 @@ def rebuild_study(search: Search) -> optuna.Study:
     for t in search.scored():
         params, dists = {}, {}
         for key, dist in search.dists.items():
-            value = search_space.typed(dist, t.params[key]) if key in t.params else None
+            value = typed(dist, t.params[key]) if key in t.params else None
             if value is not None:
                 params[key], dists[key] = value, dist
         study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=t.val_auc))

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from search import comparison
-from search.scoring import MEAN, WAUC, SplitScores
+from search.evaluation import comparison
+from search.evaluation.scoring import MEAN, WAUC, SplitScores
 from spaces.paper_numbers import CSV, PaperRow, numbers
 
 # (space, dataset) -> the paper's printed mean and one printed per-label AUC (None: mean only)

@@ -15,9 +15,9 @@ import yaml
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from search.mlflow_logging import log_params
-from search.scoring import MEAN, WAUC
-from search.tracking_queue import experiment_id
+from search.tracking.store import log_params
+from search.evaluation.scoring import MEAN, WAUC
+from search.tracking.store import experiment_id
 
 PYFUNC = Path(__file__).with_name("pyfunc_model.py")
 

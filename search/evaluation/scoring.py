@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from trainables import bootstrap as B
+from search.evaluation import bootstrap as B
 from trainables import metrics as M
 
 FEW_POSITIVES = 30

@@ -5,7 +5,7 @@ Tune driver never waits on the network. One thread delivers the events in order,
 idempotently (a run is found by its `cxr.run_key` tag before it is created again; SQL-backed
 stores keep one copy of a metric logged twice with the same key, step, timestamp and value),
 so an event may be retried after a timeout, restored from saved state or replayed from
-`mlflow_pending.jsonl` (`python -m search.sync`) without being logged twice.
+`mlflow_pending.jsonl` (`python -m search.sync`, search/tracking/sync.py) without being logged twice.
 
 Events (each with `op` and the run's `key`):
   run       name, tags, parent (a key or None), time (ms): create the run
@@ -24,10 +24,11 @@ import time
 from collections import deque
 from pathlib import Path
 
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from search.tracking.store import experiment_id, log_param_texts
 from trainables.errors import one_line
 
 RUN_KEY = "cxr.run_key"
@@ -52,35 +53,6 @@ def refused(err: Exception) -> bool:
 
 def unreachable(err: Exception) -> bool:
     return isinstance(err, (ConnectionError, TimeoutError)) or any(sign in str(err) for sign in UNREACHABLE)
-
-
-MAX_PARAM = 500  # characters of an MLflow param value
-
-# Declares the experiment a model-training one, not GenAI (traces, tokens). MLflow 3.17's own UI
-# still opens on the view the user last chose, so the URL a search prints names the view too.
-KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
-
-
-def experiment_id(client: MlflowClient, name: str) -> str:
-    """Get or create; another search creating the same experiment a moment ago is not an error."""
-    exp = client.get_experiment_by_name(name)
-    if exp is None:
-        try:
-            return client.create_experiment(name, tags={KIND_TAG: KIND})
-        except MlflowException as err:
-            if err.error_code != "RESOURCE_ALREADY_EXISTS":
-                raise
-        exp = client.get_experiment_by_name(name)
-    if KIND_TAG not in exp.tags:  # made by an earlier cxr-tune; a kind the user chose stays
-        client.set_experiment_tag(exp.experiment_id, KIND_TAG, KIND)
-    return exp.experiment_id
-
-
-def log_param_texts(client: MlflowClient, run_id: str, params: dict) -> None:
-    """Params {name: text}, in MLflow's batches of at most 100."""
-    items = [Param(k, v) for k, v in params.items()]
-    for i in range(0, len(items), 100):
-        client.log_batch(run_id, params=items[i:i + 100])
 
 
 class Sender:

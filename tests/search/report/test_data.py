@@ -7,8 +7,9 @@ from mlflow.tracking import MlflowClient
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.importance import FanovaImportanceEvaluator
 
-from search import report_data, search_space
-from search.mlflow_logging import param_texts
+from search.report import data as report_data
+from search.tracking import space
+from search.tracking.store import param_texts
 
 DISTS = {"loss.lam": FloatDistribution(0.0, 2.0), "heads.fusion": CategoricalDistribution(["concat", "avg", "max"]),
          "optim.lr": FloatDistribution(1e-3, 1e-1, log=True), "train.iterative": CategoricalDistribution([False, True])}
@@ -35,7 +36,7 @@ def logged(tmp_path):
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     exp = client.create_experiment("dual_weights")
     parent = client.create_run(exp, run_name="search", start_time=1_000, tags={"cxr.role": "search"})
-    (tmp_path / "search_space.json").write_text(search_space.to_json(DISTS))
+    (tmp_path / "search_space.json").write_text(space.to_json(DISTS))
     client.log_artifact(parent.info.run_id, str(tmp_path / "search_space.json"))
     for i in range(16):
         trial = study.ask(DISTS)
@@ -90,20 +91,5 @@ def test_too_few_trials_say_so():
 def test_a_grid_without_a_recorded_space_is_inferred_from_the_params():
     rows = [{"loss.lam": "0.0", "heads.fusion": "avg", "data.image_size": "64"},
             {"loss.lam": "1.5", "heads.fusion": "concat", "data.image_size": "64"}]
-    dists = search_space.infer(rows)
+    dists = space.infer(rows)
     assert dists == {"heads.fusion": CategoricalDistribution(["avg", "concat"]), "loss.lam": FloatDistribution(0.0, 1.5)}
-
-
-@pytest.mark.parametrize("value, key, log, name", [
-    (0.5, "loss.lam", False, "λ0.50"), (0.3, "heads.w_d", False, "wD.30"), (0.01, "optim.lr", True, "lr1e-2"),
-    (2e-4, "loss.one_minus_beta", True, "1-β2e-4"), ("resnet10t+resnet18", "model.backbones", False, "r10t+r18"),
-    (True, "train.iterative", False, "iter"), (16, "model.reduction", False, "r16")])
-def test_run_names_show_searched_values_short(value, key, log, name):
-    assert search_space.run_name(nested({key: value}), [key], {key} if log else set()) == name
-
-
-def test_a_run_name_keeps_the_spaces_order_and_skips_false_switches():
-    config = {"loss": {"lam": 0.5}, "heads": {"fusion": "concat", "w_d": 0.3, "w_r": 0.3}, "optim": {"lr": 0.01},
-              "train": {"iterative": False}}
-    keys = ["loss.lam", "heads.fusion", "heads.w_d", "heads.w_r", "optim.lr", "train.iterative"]
-    assert search_space.run_name(config, keys, {"optim.lr"}) == "λ0.50 concat wD.30 wR.30 lr1e-2"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from trainables import bootstrap as B
+from search.evaluation import bootstrap as B
 
 
 def test_weighted_auc_is_the_auc_of_the_duplicated_sample_ties_included():

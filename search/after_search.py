@@ -1,0 +1,142 @@
+"""What a search does once Tune is done, each step a function of the search's objects: the summary
+and best_config.yaml, the report, the link to browse, and the optional export and evaluation.
+
+A step that fails after the search is logged says so and leaves the search as it is; the
+tracking store was checked once, before the search, and is not checked again.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import yaml
+from mlflow.tracking import MlflowClient
+
+from search.storage import local_dir
+from search.tracking import callback
+from search.tracking.store import BEST_CONFIG_FILE, absolute_uri
+from search.trial_state import error_line
+from trainables.errors import UserError, one_line
+
+METRIC = "val_auc"
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A search Tune has finished, and where its results and runs are."""
+    exp_path: str        # the Ray results of the search (local folder or object storage)
+    tracking_uri: str    # as the user passed it
+    experiment: str
+
+
+def trial_error(result) -> str:
+    """The one line a trial failed with: its reported error, else the exception's last line."""
+    return error_line(result.metrics, str(result.error)) or type(result.error).__name__
+
+
+def summarize(results, done: Finished):
+    """Counts, errors and the best config, printed; the best config also to best_config.yaml. -> the best result."""
+    ok = [r for r in results if not r.error and r.metrics and math.isfinite(r.metrics.get(METRIC, math.nan))]
+    best = max(ok, key=lambda r: r.metrics[METRIC]) if ok else None
+    print(f"\n{len(results)} trials, {len(ok)} reported, {len(results) - len(ok)} errored.")
+    errors = sorted({trial_error(r) for r in results if r.error})
+    for message in errors[:5]:
+        print(f"  trial error: {message}")
+    if best is None:
+        raise UserError(f"no trial reported val_auc ({'; '.join(errors[:3]) or 'no error recorded'}); "
+                        f"details in {done.exp_path}")
+    worst = min(ok, key=lambda r: r.metrics[METRIC])
+    print(f"best val_auc {best.metrics[METRIC]:.4f} (worst {worst.metrics[METRIC]:.4f}); best config:")
+    print(yaml.safe_dump(best.config, sort_keys=False))
+    out = local_dir(done.exp_path, BEST_CONFIG_FILE)
+    if out:
+        out.write_text(yaml.safe_dump({"config": best.config, "metrics": {METRIC: best.metrics[METRIC]}},
+                                      sort_keys=False))
+        print(f"best config written to {out}")
+    return best
+
+
+def write_report(client: MlflowClient, parent, done: Finished) -> None:
+    """search.report on the finished search; a report that fails says so and leaves the search as it is."""
+    from search.report import build
+
+    out = local_dir(done.exp_path, "report")
+    try:
+        made = build(client, parent, out)
+    except Exception as err:  # the search itself is done and logged: a figure must not turn it into a failure
+        print(f"warning: no report ({one_line(err)}); retry with: python -m search.report "
+              f"--tracking-uri {client.tracking_uri} --experiment {done.experiment}")
+        return
+    print(made.summary)
+    for w in made.warnings:
+        print(f"warning: {w}")
+    where = f"{out / 'report.html'} and " if out else ""
+    print(f"report: {where}the parent run's artifacts (report.html, learning_curves.png, param_importance.png, ...)")
+
+
+def runs_table_url(ui: str, experiment_id: str) -> str:
+    """The UI's runs table ("Model training" view) sorted by val_auc, best first; the UI reads the
+    order and the view from the URL."""
+    order = quote("metrics.`val_auc`")
+    # workflowType: MLflow 3.17's UI otherwise opens on its GenAI pages when the user last used them
+    return f"{ui}/#/experiments/{experiment_id}/runs?orderByKey={order}&orderByAsc=false" \
+        "&workflowType=machine_learning"
+
+
+def print_browse(client: MlflowClient, done: Finished) -> None:
+    uri = client.tracking_uri
+    if uri.startswith(("http://", "https://")):
+        ui = uri.rstrip("/")
+        print("browse: the runs table, best first:")
+    else:
+        ui = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
+        print(f"browse: mlflow ui --backend-store-uri {uri}   then open the runs table, best first:")
+    exp = client.get_experiment_by_name(done.experiment)
+    print(f"  {runs_table_url(ui, exp.experiment_id if exp else '')}")
+
+
+def evaluate_best(client: MlflowClient, parent, done: Finished) -> list[dict]:
+    """--evaluate: the search's best trial (its parent run's cxr.best_run_id), scored on the test split
+    from its checkpoint, into <search>/evaluation."""
+    from search.evaluation.candidates import from_run
+    from search.evaluation.cli import options
+    from search.evaluation.pipeline import evaluate_all
+
+    best = parent.data.tags.get("cxr.best_run_id")
+    if not best:
+        raise UserError(f"--evaluate: no best trial recorded in MLflow for {done.exp_path}")
+    run = client.get_run(best)
+    out = local_dir(done.exp_path, "evaluation") or "evaluations"
+    args = options(source=best, tracking_uri=client.tracking_uri, out=str(out))
+    return evaluate_all([from_run(client, run, f"run-{best[:8]}")], args, client)
+
+
+def after_search(results, done: Finished, export_to: str | None = None, evaluate: bool = False):
+    """Every step after Tune, in order; -> Tune's results."""
+    from search.report.data import search_parent
+
+    summarize(results, done)
+    left = callback.undelivered
+    if left["path"]:
+        print(f"MLflow: {left['count']} event(s) undelivered; after `python -m search.sync {left['path']}` "
+              f"the search is in experiment '{done.experiment}'. --export/--evaluate need those runs: "
+              "run search.export / search.evaluate after the sync.")
+        return results
+    client = MlflowClient(absolute_uri(done.tracking_uri))
+    print(f"MLflow: experiment '{done.experiment}' at {client.tracking_uri}")
+    parent = search_parent(client, done.experiment, done.exp_path)
+    if parent is None:
+        print(f"warning: no parent run tagged with {done.exp_path}; no report")
+    else:
+        write_report(client, parent, done)
+    print_browse(client, done)
+    if export_to:
+        from search.export import export
+        written = export(client.tracking_uri, done.experiment, top=3, out=export_to)
+        print(f"exported {len(written)} config(s) to {export_to}")
+    if evaluate:
+        if parent is None:
+            raise UserError(f"--evaluate: no search run in MLflow for {done.exp_path}")
+        evaluate_best(client, parent, done)
+    return results

@@ -1,0 +1,60 @@
+"""A search script's command line: every flag, its range and its environment variable."""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from search.tracking.store import add_tracking_flag
+from spaces import SearchSpec
+from trainables.errors import Parser, UsageError, at_least
+
+
+def parse_args(spec: SearchSpec, argv=None) -> argparse.Namespace:
+    p = Parser(description=spec.description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data", default=None, help="ChestX-ray14 or CheXpert root; default: the embedded synthetic set")
+    p.add_argument("--num-samples", type=at_least(1), default=None, help="trials to run (default: the profile's)")
+    p.add_argument("--max-epochs", type=at_least(1), default=None, help="epochs per trial = ASHA's max_t")
+    p.add_argument("--grace-period", type=at_least(1), default=1, help="ASHA: epochs before a trial can be stopped")
+    p.add_argument("--reduction-factor", type=at_least(2), default=2, help="ASHA: keep 1/eta at each rung")
+    p.add_argument("--cpus-per-trial", type=at_least(0.01, float), default=_env_float("CXR_TUNE_CPUS_PER_TRIAL", 0.01),
+                   help="env CXR_TUNE_CPUS_PER_TRIAL; default: a trial with whole GPUs gets the CPUs that come "
+                        "with them on the cluster's GPU nodes (8 per GPU on an 8-CPU 1-GPU node) for its "
+                        "loader workers, any other trial 1")
+    p.add_argument("--gpus-per-trial", type=at_least(0.0, float), default=_env_float("CXR_TUNE_GPUS_PER_TRIAL", 0.0),
+                   help="fractions allowed; env CXR_TUNE_GPUS_PER_TRIAL (an autoscaling cluster has no GPU "
+                        "when the search starts: set it there); default 1 if the cluster has GPUs now, else 0")
+    p.add_argument("--memory-per-trial", type=at_least(0.01, float), default=None, metavar="GIB",
+                   help="memory Ray reserves for each trial, GiB (default: none reserved)")
+    p.add_argument("--max-concurrent", type=at_least(0), default=0, help="0: as many as resources allow")
+    p.add_argument("--storage-path", default=os.environ.get("CXR_TUNE_STORAGE_PATH", str(Path("~/ray_results").expanduser())),
+                   help="Ray Tune results and checkpoints (a shared or s3:// path on a cluster); env CXR_TUNE_STORAGE_PATH")
+    p.add_argument("--name", default=None, help="search name under the storage path; default: <script>-<time>")
+    add_tracking_flag(p)
+    p.add_argument("--tracking-drain-timeout", type=at_least(0.0, float), default=300.0, metavar="S",
+                   help="at the end, wait this long for MLflow to take the queued events; what is left goes "
+                        "to <search>/mlflow_pending.jsonl for `python -m search.sync`")
+    p.add_argument("--experiment-name", default=spec.script, help="MLflow experiment")
+    p.add_argument("--seed", type=at_least(0, high=2 ** 32 - 1), default=0, help="seeds Optuna's TPE sampler and every trial")
+    p.add_argument("--grid", action="store_true", help="run the paper's grid instead of the search")
+    p.add_argument("--resume", action="store_true", help="continue the latest (or --name) search at --storage-path")
+    p.add_argument("--smoke-test", action="store_true", help="tiny and fast, for CI")
+    p.add_argument("--export", default=None, metavar="DIR", help="also write the top configs as YAML here")
+    p.add_argument("--evaluate", action="store_true", help="after the search, score the best trial's checkpoint "
+                   "on the test split beside the paper's table (search/evaluate.py), logged under the parent run")
+    p.add_argument("--pretrained", dest="pretrained", action="store_true", default=None,
+                   help="start from ImageNet weights (the default for real data)")
+    p.add_argument("--no-pretrained", dest="pretrained", action="store_false",
+                   help="train from scratch (the default on the synthetic set)")
+    return p.parse_args(argv)
+
+
+def _env_float(name: str, low: float) -> float | None:
+    value = os.environ.get(name)
+    try:
+        number = float(value) if value else None
+    except ValueError:
+        raise UsageError(f"{name}={value!r} must be a number (fractions allowed)") from None
+    if number is not None and not number >= low:
+        raise UsageError(f"{name}={value!r} must be >= {low:g}")
+    return number

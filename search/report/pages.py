@@ -1,0 +1,74 @@
+"""The report's three texts about one search: the terminal summary, the parent run's markdown
+description, and report.html with its figures embedded."""
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+from search.report.data import Search, Trial
+
+
+def _values(t: Trial, keys: list[str]) -> str:
+    return ", ".join(f"{k.rsplit('.', 1)[-1]}={t.params[k]}" for k in keys if k in t.params)
+
+
+def _counts(search: Search) -> str:
+    counts: dict[str, int] = {}
+    for t in search.trials:
+        counts[t.status] = counts.get(t.status, 0) + 1
+    return ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def summary_text(search, top, imp, note) -> str:
+    lines = [f"top {len(top)} of {len(search.trials)} trials ({_counts(search)}):"]
+    for i, t in enumerate(top, 1):
+        lines.append(f"  {i}. val_auc {t.val_auc:.4f}  {t.name}{'  [paper config]' if t.warm else ''}")
+    if imp:
+        lines.append("hyperparameter importance (fANOVA, share of val_auc variance):")
+        lines += [f"  {k:<24} {v:.2f}" for k, v in imp.items()]
+    else:
+        lines.append(note)
+    return "\n".join(lines)
+
+
+def description(search, top, imp, note) -> str:
+    tags = search.parent.data.tags
+    space = [f"`{k}` {search.param('space.' + k, '')}" for k in search.dists] or \
+        [f"`{k[len('grid.'):]}` {v}" for k, v in sorted(search.parent.data.params.items()) if k.startswith("grid.")]
+    lines = [f"**{tags.get('cxr.space', '')} {tags.get('cxr.mode', 'search')}** on **{tags.get('cxr.dataset', '?')}**"
+             f" ({tags.get('cxr.split', '')}); {len(search.trials)} trials: {_counts(search)}.", "",
+             "Searched: " + "; ".join(space) + ".", "",
+             "| # | trial | val AUC | status |", "| --- | --- | --- | --- |"]
+    lines += [f"| {i} | {t.name}{' (paper config)' if t.warm else ''} | {t.val_auc:.4f} | {t.status} |"
+              for i, t in enumerate(top, 1)]
+    lines += ["", ("Importance (fANOVA): " + ", ".join(f"`{k}` {v:.2f}" for k, v in imp.items())) if imp else note,
+              "", "Open **report.html** in Artifacts for every figure: learning_curves.png (ASHA's cuts), "
+              "param_importance.png, val_auc_vs_*.png, per_label_top.png."]
+    return "\n".join(lines)
+
+
+def _img(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(path.name)}"><figcaption>' \
+           f'{html.escape(path.name)}</figcaption></figure>'
+
+
+def page(search, top, imp, note, figures: list[Path]) -> str:
+    esc = html.escape
+    rows = "".join(f"<tr><td>{i}</td><td>{esc(t.name)}{' (paper config)' if t.warm else ''}</td>"
+                   f"<td>{t.val_auc:.4f}</td><td>{esc(t.status)}</td><td>{len(t.curve)}</td>"
+                   f"<td>{esc(_values(t, list(search.dists)))}</td></tr>" for i, t in enumerate(top, 1))
+    ranking = "".join(f"<li>{esc(k)}: {v:.2f}</li>" for k, v in imp.items()) if imp else f"<p>{esc(note)}</p>"
+    tags = search.parent.data.tags
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{esc(search.name)}</title><style>
+body{{font-family:sans-serif;max-width:1100px;margin:2em auto}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}} img{{max-width:100%}} figure{{margin:1em 0}}
+</style></head><body><h1>{esc(search.name)}</h1>
+<p>{esc(tags.get('cxr.space', ''))} {esc(tags.get('cxr.mode', 'search'))} on {esc(tags.get('cxr.dataset', '?'))}
+({esc(tags.get('cxr.split', ''))}); {len(search.trials)} trials: {esc(_counts(search))}.
+Values are each trial's last val AUC, as the sampler saw them (ASHA-stopped trials at their cut).</p>
+<h2>Top {len(top)}</h2><table><tr><th>#</th><th>trial</th><th>val AUC</th><th>status</th><th>epochs</th>
+<th>searched values</th></tr>{rows}</table>
+<h2>Importance (fANOVA)</h2><ol>{ranking}</ol>
+<h2>Figures</h2>{''.join(_img(p) for p in figures)}</body></html>"""
