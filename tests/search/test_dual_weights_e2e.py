@@ -101,7 +101,7 @@ def test_exported_yaml_trains(searched):
     files = sorted((work / "exports").glob("*.yaml"))
     assert len(files) == 3
     doc = yaml.safe_load(files[0].read_text())
-    assert doc["config"]["loss"]["name"] == "modulated_wce" and doc["mlflow_run_id"]
+    assert doc["config"]["loss"]["name"] == "modulated_wce" and doc["mlflow_run_id"] and doc["space"] == "dualchexnet"
     assert doc["checkpoint"] and Path(doc["checkpoint"]).exists()
     out = sh(["-m", "trainables.train", "--config", str(files[0]), "--out", str(work / "final"),
               "--max-epochs", "1"], cwd=ROOT)
