@@ -41,7 +41,7 @@ def parse_args(spec: SearchSpec, argv=None) -> argparse.Namespace:
     p.add_argument("--smoke-test", action="store_true", help="tiny and fast, for CI")
     p.add_argument("--export", default=None, metavar="DIR", help="also write the top configs as YAML here")
     p.add_argument("--evaluate", action="store_true", help="after the search, score the best trial's checkpoint "
-                   "on the test split beside the paper's table (search/evaluate.py), logged under the parent run")
+                   "on the test split beside the paper's table (search/evaluation/), logged under the parent run")
     p.add_argument("--pretrained", dest="pretrained", action="store_true", default=None,
                    help="start from ImageNet weights (the default for real data)")
     p.add_argument("--no-pretrained", dest="pretrained", action="store_false",

@@ -1,6 +1,6 @@
 """One evaluation into MLflow: a run (`cxr.role = evaluation`) nested under the search's parent run,
 tagged with the source trial; test metrics, the three files, the model as a state dict plus its
-config YAML, and, with `--register NAME`, a pyfunc model in the registry (search/pyfunc_model.py).
+config YAML, and, with `--register NAME`, a pyfunc model in the registry (pyfunc_model.py).
 """
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 test_auc.csv, roc.png, comparison.md beside its paper -> one MLflow run (mlflow_run.py).
 
 `evaluate_all` is what `python -m search.evaluate` and a search's `--evaluate` both call, with
-options as an object (cli.Options), so the tracking check and the parent-run lookup happen once.
+options as an object (`cli.options()` for a search), so the tracking check and the parent-run lookup
+happen once.
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ and W-AUC with theirs, and each label's test positives (flagged below 30: a nois
 
 Point estimates are the trainable's own (trainables/metrics.py, scikit-learn underneath): the
 mean over the split's eval labels (CheXpert: the 5 competition observations) and W-AUC over
-all labels, as `val_auc` and `val_wauc` are computed. Intervals: trainables/bootstrap.py.
+all labels, as `val_auc` and `val_wauc` are computed. Intervals: bootstrap.py.
 """
 from __future__ import annotations
 
