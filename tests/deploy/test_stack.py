@@ -23,6 +23,7 @@ role. Every process started is stopped by PID at the end.
 from __future__ import annotations
 
 import base64
+import json
 import re
 import secrets
 import shutil
@@ -34,6 +35,7 @@ from pathlib import Path
 import psutil
 import pytest
 import yaml
+from ray.tune.trainable.metadata import _TrainingRunMetadata
 
 from tests.conftest import write_nih
 from tests.deploy.stack import Head, Processes, ROOT, start_postgres, start_s3, wait_until
@@ -93,6 +95,24 @@ def nih_dataset(root: Path) -> Path:
 def s3_objects(s3, prefix: str) -> list[dict]:
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
     return [o for page in pages for o in page.get("Contents", [])]
+
+
+def resumable_checkpoints(s3, prefix: str) -> list[str]:
+    """Trials that the newest experiment state in the bucket records as unfinished with a checkpoint:
+    those a --resume continues from it. A checkpoint object in the bucket alone is not enough: Tune
+    may save its state between the upload and the driver's registering it."""
+    states = [o for o in s3_objects(s3, prefix) if o["Key"].rsplit("/", 1)[-1].startswith("experiment_state")]
+    if not states:
+        return []
+    newest = max(states, key=lambda o: o["LastModified"])
+    doc = json.loads(s3.get_object(Bucket=BUCKET, Key=newest["Key"])["Body"].read())
+    found = []
+    for trial_json, metadata_json in doc["trial_data"]:
+        trial = json.loads(trial_json)
+        latest = _TrainingRunMetadata.from_json_state(metadata_json).checkpoint_manager.latest_checkpoint_result
+        if trial["status"] != "TERMINATED" and latest is not None:
+            found.append(trial["trial_id"])
+    return found
 
 
 def http_status(url: str, headers: dict | None = None) -> int:
@@ -162,16 +182,10 @@ def stack(tmp_path_factory):
         search = SEARCH.format(data=cluster_env["CXR_TUNE_DATA_DIR"])
         t = time.monotonic()
         first = head.popen(search, work / "search-1.log")
-        # Kill once a trial has checkpointed and Tune has saved the experiment after it.
-        prefix = f"ray_results/{NAME}/"
-
-        def checkpointed():
-            objs = s3_objects(s3, prefix)
-            ckpt = [o["LastModified"] for o in objs if "/checkpoint_" in o["Key"]]
-            state = [o["LastModified"] for o in objs if o["Key"].rsplit("/", 1)[-1].startswith("experiment_state")]
-            return ckpt and state and max(state) > min(ckpt)
-
-        wait_until(checkpointed, 600, "a trial checkpoint in the bucket", first, work / "search-1.log")
+        # Kill once a resume has a checkpoint to go on from: Tune's saved experiment state (not
+        # merely the bucket) records one for an unfinished trial.
+        wait_until(lambda: resumable_checkpoints(s3, f"ray_results/{NAME}/"), 600,
+                   "a trial checkpoint in the saved experiment state", first, work / "search-1.log")
         killed_at = time.time()
         head.stop(first)
         timings["search until killed"] = time.monotonic() - t
