@@ -11,8 +11,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 # (how it is called, a flag its --help must list: it is that command's parser, not another's)
+# `python -m search.report --help` is tests/search/report/test_no_ray.py's.
 COMMANDS = [
-    (["-m", "search.report"], "--parent"),
     (["-m", "search.evaluate"], "--retrain"),
     (["-m", "search.sync"], "path"),
     (["-m", "search.export"], "--top"),

@@ -28,10 +28,8 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from trainables.data import NIH_LABELS, DataError
-# PREVALENCE and Cohort are re-exported: callers read the set's facts from this one module.
-from trainables.data.synthetic_cohort import (DEFAULT_IMAGE_SIZE, DEFAULT_PATIENTS, DEFAULT_SEED,  # noqa: F401
-                                              MIN_IMAGE_SIZE, MIN_PATIENTS, PREVALENCE, Cohort,
-                                              check_size, sample_labels)
+from trainables.data.synthetic_cohort import (DEFAULT_IMAGE_SIZE, DEFAULT_PATIENTS, DEFAULT_SEED,
+                                              MIN_IMAGE_SIZE, MIN_PATIENTS, check_size, sample_labels)
 from trainables.data.synthetic_drawing import render
 from trainables.errors import Parser, at_least, cli
 

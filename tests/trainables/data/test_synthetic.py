@@ -14,7 +14,8 @@ from trainables.data import NIH_LABELS, DataError
 from trainables.data import synthetic
 from trainables.data.nih import read_nih
 from trainables.errors import UsageError
-from trainables.data.synthetic import HEADER, MARKER, PREVALENCE, ensure, generate, is_complete, render
+from trainables.data.synthetic import HEADER, MARKER, ensure, generate, is_complete, render
+from trainables.data.synthetic_cohort import PREVALENCE
 
 REPO = Path(__file__).resolve().parents[3]
 
