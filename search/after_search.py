@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from urllib.parse import quote
 
 import yaml
 from mlflow.tracking import MlflowClient
 
 from search.storage import local_dir
-from search.tracking import callback
+from search.tracking import callback, view
 from search.tracking.store import BEST_CONFIG_FILE, absolute_uri
 from search.trial_state import error_line
 from trainables.errors import UserError, one_line
@@ -75,25 +74,15 @@ def write_report(client: MlflowClient, parent, done: Finished) -> None:
     print(f"report: {where}the parent run's artifacts (report.html, learning_curves.png, param_importance.png, ...)")
 
 
-def runs_table_url(ui: str, experiment_id: str) -> str:
-    """The UI's runs table ("Model training" view) sorted by val_auc, best first; the UI reads the
-    order and the view from the URL."""
-    order = quote("metrics.`val_auc`")
-    # workflowType: MLflow 3.17's UI otherwise opens on its GenAI pages when the user last used them
-    return f"{ui}/#/experiments/{experiment_id}/runs?orderByKey={order}&orderByAsc=false" \
-        "&workflowType=machine_learning"
-
-
 def print_browse(client: MlflowClient, done: Finished) -> None:
+    """The link to the search's view (search/tracking/view.py); for a local store, the command that serves it."""
     uri = client.tracking_uri
-    if uri.startswith(("http://", "https://")):
-        ui = uri.rstrip("/")
-        print("browse: the runs table, best first:")
+    if not uri.startswith(("http://", "https://")):
+        print(f"browse: mlflow ui --backend-store-uri {uri}   then open the search's runs and charts:")
     else:
-        ui = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
-        print(f"browse: mlflow ui --backend-store-uri {uri}   then open the runs table, best first:")
+        print("browse: the search's runs and charts:")
     exp = client.get_experiment_by_name(done.experiment)
-    print(f"  {runs_table_url(ui, exp.experiment_id if exp else '')}")
+    print(f"  {view.url(view.ui_base(uri), exp.experiment_id if exp else '')}")
 
 
 def evaluate_best(client: MlflowClient, parent, done: Finished) -> list[dict]:

@@ -7,6 +7,7 @@ dataset and split; each `SearchSpec` names its paper's headline row per dataset 
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +32,16 @@ class PaperNumbers:
     split: str         # the paper's split, as printed
     sources: str       # the tables the numbers come from
     aucs: dict         # label -> AUC; `mean` for the mean the paper prints
+
+    @property
+    def test_size(self) -> tuple[int, str] | None:
+        """(count, "images" | "studies") of the paper's test set, as its split prints it; None if it does not."""
+        for pattern, unit in ((r"([\d,]+) test images", "images"), (r"test_list ([\d,]+)", "images"),
+                              (r"\(([\d,]+) studies\)", "studies")):
+            found = re.search(pattern, self.split)
+            if found:
+                return int(found.group(1).replace(",", "")), unit
+        return None
 
     @property
     def official(self) -> bool:

@@ -18,6 +18,9 @@ from trainables.errors import UsageError
 STATE_FILE = "state.pt"
 # The result key a trial reports a deterministic failure under (search/trial_state.py reads it).
 ERROR_KEY = "cxr_error"
+# The result key of the data a trial trained and validated on (trainables/data/fingerprint.py), in
+# its first report of a session; search/tracking/callback.py logs it as MLflow dataset inputs.
+INPUTS_KEY = "cxr_inputs"
 
 
 def load_state(directory) -> dict:
@@ -25,6 +28,13 @@ def load_state(directory) -> dict:
 
 
 class TuneReporter:
+    def __init__(self):
+        self._inputs: str | None = None
+
+    def inputs(self, datasets: list[dict]) -> None:
+        """The data this trial sees, sent with its next report (one JSON text, not a metric)."""
+        self._inputs = json.dumps(datasets)
+
     def cpus(self) -> float:
         """The CPUs Tune reserved for this trial (--cpus-per-trial), which sizes its loader workers."""
         from ray import tune
@@ -50,6 +60,8 @@ class TuneReporter:
     def report(self, metrics: dict, state: dict) -> None:
         from ray import tune
 
+        if self._inputs is not None:
+            metrics, self._inputs = {**metrics, INPUTS_KEY: self._inputs}, None
         with tempfile.TemporaryDirectory() as d:
             torch.save(state, Path(d) / STATE_FILE)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
@@ -67,6 +79,10 @@ class LocalReporter:
     def cpus(self) -> int:
         # the machine is the trial's; past 8 loader workers a GPU gains nothing but their memory
         return min(usable_cpus(), 9)
+
+    def inputs(self, datasets: list[dict]) -> None:
+        """What the training saw, beside its checkpoints: `inputs.json`."""
+        (self.out / "inputs.json").write_text(json.dumps(datasets, indent=1) + "\n")
 
     def restore(self):
         if not self.resume:

@@ -19,7 +19,7 @@ import torch
 from trainables import metrics as M
 from trainables.checkpoints import LocalReporter, TuneReporter
 from trainables.config import config_of, read_config_doc, resolve
-from trainables.data import DataError
+from trainables.data import DataError, fingerprint
 from trainables.data.sources import load_splits
 from trainables.devices import autocast, pick_device
 from trainables.errors import Parser, UserError, at_least, cli, one_line
@@ -151,6 +151,7 @@ def run(config: dict, reporter) -> dict:
     device = pick_device(cfg)
     max_epochs, stage2 = cfg["train"]["max_epochs"], stage2_epoch(cfg)
     splits = load_splits(cfg["data"])
+    reporter.inputs(fingerprint.inputs(splits))
     model, objective, phases = build_trial(cfg, splits, device)
     start_epoch, step, best, (optimizer, scheduler) = _start(reporter.restore(), model, cfg, stage2)
     stage = 2 if stage2 is not None and start_epoch > stage2 else 1

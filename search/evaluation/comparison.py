@@ -23,6 +23,7 @@ class Context:
     split: str           # Splits.description
     synthetic: bool      # the embedded synthetic set
     space: str | None    # the search space, whose paper row is compared
+    inputs: tuple = ()   # the test split as an MLflow dataset input (trainables/data/fingerprint.py)
 
 
 def _num(x) -> float:
@@ -63,7 +64,7 @@ def notes(scores: SplitScores, paper: PaperNumbers | None, ctx: Context) -> list
                    f"published test set used here ({ctx.split}): its numbers come from other test images, "
                    "so a difference is not only the model's.")
     else:
-        out.append(f"Same test set as the paper: ours is {ctx.split}; the paper's is {paper.split}.")
+        out.append(_same_split(scores, paper, ctx))
     missing = [k for k in scores.labels if paper and k not in paper.aucs]
     if paper and missing:
         out.append(f"The paper prints no per-label AUC for {len(missing)} of our {len(scores.labels)} labels "
@@ -74,6 +75,19 @@ def notes(scores: SplitScores, paper: PaperNumbers | None, ctx: Context) -> list
     out.append(f"CI: {scores.method}. Mean: over the {len(scores.labels)} labels above. W-AUC: each label's AUC "
                "weighted by its test positives, over all labels (the paper prints none).")
     return out
+
+
+def _same_split(scores: SplitScores, paper: PaperNumbers, ctx: Context) -> str:
+    """The paper's published split: the same test set only if ours has as many images (or, where
+    the paper counts studies, as CheXpert's validation set does, one study per patient) as it."""
+    size = paper.test_size
+    ours = scores.images if size is None or size[1] == "images" else scores.patients
+    if size is None or ours >= size[0]:
+        return f"Same test set as the paper: ours is {ctx.split}; the paper's is {paper.split}."
+    unit = "images" if size[1] == "images" else "patients (one study each)"
+    return (f"**Part of the paper's test set.** Ours has {ours:,} {unit}; the paper's has {size[0]:,} "
+            f"({paper.split}). Same split rule ({ctx.split}), but fewer test images: our AUCs are noisier "
+            "and may differ from the paper's by chance; read the CI.")
 
 
 def markdown(scores: SplitScores, paper: PaperNumbers | None, ctx: Context) -> str:

@@ -15,11 +15,14 @@ import yaml
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from search.tracking.store import log_params
 from search.evaluation.scoring import MEAN, WAUC
-from search.tracking.store import experiment_id
+from search.tracking.view import SEARCH_TAG
+from search.tracking.store import dataset_inputs, experiment_id, log_params, quiet_artifacts
 
 PYFUNC = Path(__file__).with_name("pyfunc_model.py")
+# Set on each newly registered version, so users deploy `models:/NAME@champion`, not a version
+# number (MLflow deprecated stages for aliases).
+ALIAS = "champion"
 
 
 def _metrics(result) -> list[Metric]:
@@ -42,6 +45,9 @@ def log_evaluation(client: MlflowClient, c, config: dict, state: dict, labels: l
             "cxr.paper_system": paper.row.system if paper else ""}
     if c.parent_id:
         tags["mlflow.parentRunId"] = c.parent_id
+        search = client.get_run(c.parent_id).data.tags.get(SEARCH_TAG)
+        if search:  # shown in its search's group of the UI's view (search/tracking/view.py)
+            tags[SEARCH_TAG] = search
     if c.run_id:
         tags["cxr.source_run_id"] = c.run_id
     run = client.create_run(c.experiment_id or experiment_id(client, args.experiment_name),
@@ -49,6 +55,8 @@ def log_evaluation(client: MlflowClient, c, config: dict, state: dict, labels: l
     run_id = run.info.run_id
     log_params(client, run_id, config)
     client.log_batch(run_id, metrics=_metrics(result))
+    if ctx.inputs:
+        client.log_inputs(run_id, datasets=dataset_inputs(list(ctx.inputs)))
     for path in files.values():
         client.log_artifact(run_id, str(path))
     with tempfile.TemporaryDirectory() as d:
@@ -76,12 +84,16 @@ def register(client: MlflowClient, run_id: str, weights: dict, labels: list, con
     signature = ModelSignature(inputs=Schema([TensorSpec(np.dtype(np.uint8), (-1, size, size))]),
                                outputs=Schema([ColSpec("double", label) for label in labels]))
     mlflow.set_tracking_uri(client.tracking_uri)
-    with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
+    with mlflow.start_run(run_id=run_id), warnings.catch_warnings(), quiet_artifacts():
         # MLflow asks for type hints and an input example; the signature above says it all
         warnings.simplefilter("ignore", UserWarning)
-        mlflow.pyfunc.log_model(
+        info = mlflow.pyfunc.log_model(
             name="model", python_model=str(PYFUNC), artifacts={k: str(v) for k, v in weights.items()},
             signature=signature, registered_model_name=name,
             # listed, not inferred: inference would load the model in a subprocess
             pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"timm=={timm.__version__}",
                               f"numpy=={np.__version__}", "pandas", "pyyaml", "cxr-tune"])
+    version = str(info.registered_model_version)
+    client.set_registered_model_alias(name, ALIAS, version)
+    print(f"registered {name} version {version} as {name}@{ALIAS}: load it with "
+          f"mlflow.pyfunc.load_model('models:/{name}@{ALIAS}')")

@@ -22,6 +22,7 @@ from spaces.paper_numbers import DATASETS, numbers
 from trainables.checkpoints import LocalReporter, load_state
 from trainables.config import merge
 from trainables.data.cache import get_cache
+from trainables.data import fingerprint
 from trainables.data.sources import dataset_label, is_synthetic, load_splits
 from trainables.devices import pick_device
 from trainables.errors import UserError
@@ -70,7 +71,7 @@ def evaluate(c: Candidate, args, client: MlflowClient) -> dict:
     ctx = comparison.Context(
         source=f"trial run {c.run_id}" if c.run_id else c.name, mode="retrain" if args.retrain else "checkpoint",
         epoch=int(state["epoch"]), dataset=dataset_label(splits), split=splits.description, space=space,
-        synthetic=is_synthetic(splits))
+        synthetic=is_synthetic(splits), inputs=tuple(fingerprint.inputs(splits, ("test",))))
     files = {"test_auc.csv": out / "test_auc.csv", "roc.png": out / "roc.png", "comparison.md": out / "comparison.md"}
     result.table.to_csv(files["test_auc.csv"])
     roc_plot.plot(result, files["roc.png"], f"{ctx.source}: test ROC ({ctx.dataset}, {result.images} images)")

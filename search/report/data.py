@@ -19,7 +19,7 @@ from optuna.distributions import BaseDistribution
 from optuna.importance import FanovaImportanceEvaluator
 
 from search.tracking.space import from_json, infer, typed
-from search.tracking.store import SPACE_FILE
+from search.tracking.store import SPACE_FILE, quiet_artifacts
 from trainables.errors import UserError
 
 MIN_TRIALS_FOR_IMPORTANCE = 5
@@ -127,7 +127,7 @@ def _recorded_space(client: MlflowClient, parent: Run) -> str | None:
     """The search's Optuna distributions as the search logged them (a grid logs none)."""
     if SPACE_FILE not in {a.path for a in client.list_artifacts(parent.info.run_id)}:
         return None
-    with tempfile.TemporaryDirectory() as d:
+    with tempfile.TemporaryDirectory() as d, quiet_artifacts():
         return Path(client.download_artifacts(parent.info.run_id, SPACE_FILE, d)).read_text()
 
 

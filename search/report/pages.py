@@ -7,10 +7,13 @@ import html
 from pathlib import Path
 
 from search.report.data import Search, Trial
+from search.tracking.names import shown
 
 
-def _values(t: Trial, keys: list[str]) -> str:
-    return ", ".join(f"{k.rsplit('.', 1)[-1]}={t.params[k]}" for k in keys if k in t.params)
+def _values(t: Trial, search: Search) -> str:
+    """Searched values rounded as the run names show them (`lam=0.77, lr=1e-4`)."""
+    return ", ".join(f"{k.rsplit('.', 1)[-1]}={shown(t.params[k], getattr(d, 'log', False))}"
+                     for k, d in search.dists.items() if k in t.params)
 
 
 def _counts(search: Search) -> str:
@@ -58,7 +61,7 @@ def page(search, top, imp, note, figures: list[Path]) -> str:
     esc = html.escape
     rows = "".join(f"<tr><td>{i}</td><td>{esc(t.name)}{' (paper config)' if t.warm else ''}</td>"
                    f"<td>{t.val_auc:.4f}</td><td>{esc(t.status)}</td><td>{len(t.curve)}</td>"
-                   f"<td>{esc(_values(t, list(search.dists)))}</td></tr>" for i, t in enumerate(top, 1))
+                   f"<td>{esc(_values(t, search))}</td></tr>" for i, t in enumerate(top, 1))
     ranking = "".join(f"<li>{esc(k)}: {v:.2f}</li>" for k, v in imp.items()) if imp else f"<p>{esc(note)}</p>"
     tags = search.parent.data.tags
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{esc(search.name)}</title><style>

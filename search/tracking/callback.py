@@ -17,6 +17,7 @@ What the parent run shows is one frozen `ParentRun`, built by the runner; where 
 """
 from __future__ import annotations
 
+import json
 import math
 import sys
 import time
@@ -27,10 +28,12 @@ from pathlib import Path
 import yaml
 from ray.tune import Callback
 
+from search.tracking import view
 from search.tracking.names import run_name
 from search.tracking.outbox import Outbox, Sender
 from search.tracking.store import BEST_CONFIG_FILE, MAX_PARAM, SPACE_FILE, param_texts
 from search.trial_state import error_line
+from trainables.checkpoints import INPUTS_KEY
 from trainables.config import flatten
 
 LOGGED = ("val_auc", "val_wauc", "val_loss", "train_loss", "images_per_s", "lr", "epoch", "image_size")
@@ -155,20 +158,24 @@ class MLflowSearchCallback(Callback):
     def setup(self, **info):
         if not self.started:
             parent = self.parent
-            self.put("run", self.uid, name=parent.name, tags={**parent.tags, "cxr.role": "search"},
-                     parent=None, time=now_ms())
+            self.put("run", self.uid, name=parent.name, parent=None, time=now_ms(),
+                     tags={**parent.tags, "cxr.role": "search", view.SEARCH_TAG: parent.name})
             if parent.params:
                 self.put("params", self.uid, params=dict(parent.params))
             if parent.space_json:
                 self.put("artifact", self.uid, name=SPACE_FILE, text=parent.space_json)
             self.started = True
         else:
+            self.put("tags", self.uid, tags={view.SEARCH_TAG: self.parent.name})
             self.put("status", self.uid, status="RUNNING", time=now_ms())
+        # also on --resume: a search started before the view existed gets one (and its runs the tag
+        # the view groups by), so the printed link works
+        self.put("view", self.uid, search=self.parent.name, searched=list(self.parent.name_keys))
 
     def on_trial_start(self, iteration, trials, trial, **info):
         key = self.key(trial)
         if trial.trial_id in self.trials:
-            self.put("tags", key, tags={"cxr.status": "running"})
+            self.put("tags", key, tags={"cxr.status": "running", view.SEARCH_TAG: self.parent.name})
             self.put("status", key, status="RUNNING", time=now_ms())
         else:
             flat = flatten(trial.config)
@@ -177,7 +184,7 @@ class MLflowSearchCallback(Callback):
             name = run_name(trial.config, keys, self.parent.log_keys) if keys else f"trial-{trial.trial_id}"
             self.put("run", key, name=name, parent=self.uid, time=now_ms(), tags={
                 "cxr.role": "trial", "cxr.trial_id": trial.trial_id, "cxr.status": "running",
-                **({"cxr.warm_start": "paper"} if warm else {})})
+                view.SEARCH_TAG: self.parent.name, **({"cxr.warm_start": "paper"} if warm else {})})
             self.put("params", key, params=param_texts(trial.config))
         self.trials[trial.trial_id] = "running"
 
@@ -189,6 +196,8 @@ class MLflowSearchCallback(Callback):
         metrics = [[k, v, ts, step] for k, v in _metrics(result).items()]
         if metrics:
             self.put("metrics", self.key(trial), metrics=metrics)
+        if isinstance(result.get(INPUTS_KEY), str):  # the trial's first report of a session
+            self.put("inputs", self.key(trial), datasets=json.loads(result[INPUTS_KEY]))
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
         if trial.trial_id in self.trials:

@@ -42,3 +42,14 @@ def run_name(config: dict, keys: list[str], log_keys=frozenset()) -> str:
             if part:
                 parts.append(part)
     return " ".join(parts) or "trial"
+
+
+def shown(text: str, log: bool = False) -> str:
+    """A param value as logged (text), as run names show it: `0.77`, `1e-4`; others as they are."""
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    if not any(c in text.lower() for c in ".e") or not math.isfinite(value):  # an int, nan, inf
+        return text
+    return _short(value, "", log)

@@ -14,6 +14,10 @@ Events (each with `op` and the run's `key`):
   tags      tags {name: text}; run_tags {name: run key}, logged as that run's id
   status    status RUNNING | FINISHED | FAILED | KILLED, time (ms)
   artifact  name, text: a small text file
+  inputs    datasets [{name, digest, source_type, source, profile, context}]: the run's data
+            (trainables/data/fingerprint.py)
+  view      search, searched [keys]: the experiment's shared view and description for the
+            search whose parent run is `key` (search/tracking/view.py)
 """
 from __future__ import annotations
 
@@ -28,7 +32,8 @@ from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from search.tracking.store import experiment_id, log_param_texts
+from search.tracking import view
+from search.tracking.store import dataset_inputs, experiment_id, log_param_texts
 from trainables.errors import one_line
 
 RUN_KEY = "cxr.run_key"
@@ -140,6 +145,19 @@ class Sender:
             self.client.update_run(run_id, status="RUNNING")
         else:
             self.client.set_terminated(run_id, event["status"], end_time=event.get("time"))
+
+    def _inputs(self, event, careful):
+        """MLflow keeps one copy of a dataset input logged twice: safe to replay."""
+        self.client.log_inputs(self.run_id(event["key"]), datasets=dataset_inputs(event["datasets"]))
+
+    def _view(self, event, careful):
+        """Rewritten whole from the experiment's current tags: safe to replay."""
+        self.run_id(event["key"])  # the search's parent run exists: the view is for its trials
+        exp = self.client.get_experiment(self.experiment_id)
+        self.client.set_experiment_tag(exp.experiment_id, view.TAG, json.dumps(view.state(event["searched"])))
+        text = view.description(event["search"], view.relative_url(exp.experiment_id))
+        self.client.set_experiment_tag(exp.experiment_id, view.DESCRIPTION_TAG,
+                                       view.note(exp.tags.get(view.DESCRIPTION_TAG), text))
 
     def _artifact(self, event, careful):
         with tempfile.TemporaryDirectory() as d:

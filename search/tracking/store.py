@@ -7,9 +7,10 @@ this alone.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
-from mlflow.entities import Param
+from mlflow.entities import Dataset, DatasetInput, InputTag, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -72,3 +73,24 @@ def param_texts(config: dict) -> dict:
 def log_params(client: MlflowClient, run_id: str, config: dict) -> None:
     """The flattened config as params."""
     log_param_texts(client, run_id, param_texts(config))
+
+
+def dataset_inputs(datasets: list[dict]) -> list[DatasetInput]:
+    """trainables/data/fingerprint.py's dicts as MLflow dataset inputs, each tagged with its context."""
+    return [DatasetInput(Dataset(d["name"], d["digest"], d["source_type"], d["source"], profile=d.get("profile")),
+                         tags=[InputTag("mlflow.data.context", d["context"])]) for d in datasets]
+
+
+@contextmanager
+def quiet_artifacts():
+    """MLflow draws a progress bar per artifact download, into whatever a command prints then."""
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    saved = os.environ.get(key)
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = saved

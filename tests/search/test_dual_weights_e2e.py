@@ -86,9 +86,10 @@ def test_the_parent_run_reports_what_the_search_learned(searched):
     first = min(trials, key=lambda r: r.info.start_time)
     assert first.info.run_name == "λ0.50 concat wD.30 wR.30 lr1e-3" and first.data.tags["cxr.warm_start"] == "paper"
     assert all(r.info.run_name.startswith("λ") and " lr" in r.info.run_name for r in trials)
-    # the terminal: top trials, importance, the runs table sorted by val_auc
+    # the terminal: top trials, importance, the link to the search's view, no third-party progress bar
     assert "top 3 of 3 trials" in out and "importance not estimated: 3 trial(s) finished" in out
-    assert "#/experiments/" in out and "orderByKey=metrics.%60val_auc%60&orderByAsc=false&workflowType=machine_learning" in out
+    assert "#/experiments/" in out and "runs?viewStateShareKey=cxr-tune&workflowType=machine_learning" in out
+    assert "Downloading artifacts" not in out and "it/s]" not in out
     # the page is self-contained: every figure inside it, no file beside it needed
     page = (work / "rr" / "smoke" / "report" / "report.html").read_text()
     assert page.count('<img src="data:image/png;base64,') == len(figures)
@@ -127,6 +128,21 @@ def test_evaluate_flag_scores_the_best_trial_under_the_parent_run(searched):
     assert ev.data.metrics["test_auc"] == pytest.approx(table.loc["mean", "auc"])
     assert f"test AUC {table.loc['mean', 'auc']:.4f}" in out and "| **mean** |" in out
     assert "**Embedded synthetic dataset.**" in (folder / "comparison.md").read_text()
+    assert ev.data.tags["cxr.search"] == parent.data.tags["cxr.search"] == "smoke"
+    assert [(d.dataset.name, d.tags[0].value) for d in client.get_run(ev.info.run_id).inputs.dataset_inputs] == \
+        [("synthetic ChestX-ray14 test", "test")]
+
+
+def test_every_trial_says_which_data_it_trained_and_validated_on(searched):
+    work, _ = searched
+    client = MlflowClient(f"sqlite:///{work / 'mlflow.db'}")
+    trials, _ = trial_runs(client)
+    seen = {r.info.run_id: sorted((d.tags[0].value, d.dataset.name, d.dataset.digest)
+                                  for d in client.get_run(r.info.run_id).inputs.dataset_inputs) for r in trials}
+    first = next(iter(seen.values()))
+    assert [(c, n) for c, n, _ in first] == [("train", "synthetic ChestX-ray14 train"),
+                                             ("val", "synthetic ChestX-ray14 val")]
+    assert all(v == first for v in seen.values())  # one split for the whole search
 
 
 def test_evaluate_command_registers_a_model_that_gives_the_same_test_scores(searched):
@@ -150,7 +166,7 @@ def test_evaluate_command_registers_a_model_that_gives_the_same_test_scores(sear
     from trainables.data.sources import load_splits
 
     mlflow.set_tracking_uri(uri)
-    model = mlflow.pyfunc.load_model("models:/cxr-smoke/1")
+    model = mlflow.pyfunc.load_model("models:/cxr-smoke@champion")  # as README shows
     cfg = resolve({"data": {"root": None, "image_size": 32, "resize": 36}})  # the smoke profile's sizes
     splits = load_splits(cfg["data"])
     got = model.predict(np.asarray(rows_of_test_split(splits, cfg["data"])))
@@ -158,6 +174,63 @@ def test_evaluate_command_registers_a_model_that_gives_the_same_test_scores(sear
     aucs = M.per_label_auc(splits.test.labels, got.to_numpy(), splits.labels, splits.test.mask)
     for label, auc in aucs.items():
         assert auc == table.loc[label, "auc"], label  # identical, not approximately equal
+
+
+def test_the_printed_link_opens_the_searchs_view_in_a_real_browser(searched):
+    """`mlflow ui` on the search's store, the link the search printed, headless Chromium: the table
+    and the chart view as a user first sees them."""
+    from tests import browser
+    from tests.ports import free_port, stop, wait_http
+
+    work, out = searched
+    client = MlflowClient(f"sqlite:///{work / 'mlflow.db'}")
+    trials, _ = trial_runs(client)
+    best_first = [r.info.run_name for r in sorted(trials, key=lambda r: -r.data.metrics["val_auc"])]
+    port = free_port()
+    link = next(line.strip() for line in out.splitlines() if "viewStateShareKey=" in line)
+    link = link.replace("http://127.0.0.1:5000", f"http://127.0.0.1:{port}")
+    with open(work / "mlflow-ui.log", "w") as log:
+        ui = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", f"sqlite:///{work / 'mlflow.db'}",
+                               "--host", "127.0.0.1", "--port", str(port)], cwd=work, stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health", ui)
+        with browser.page() as page:
+            page.goto(link)
+            page.get_by_text("Group: smoke").wait_for(timeout=60_000)
+            header = page.locator(".ag-header").inner_text()
+            for column in ("val_auc", "cxr.status", "epoch", *SEARCHED, "Dataset"):
+                assert column in header, (column, header)
+            table = page.locator(".ag-root").inner_text()
+            at = [table.index(name) for name in best_first]
+            assert at == sorted(at), table  # best val_auc first
+            assert "synthetic ChestX-ray14 train" in table and "completed" in table
+            assert "Latest search: smoke" in page.inner_text("body")  # the experiment's description
+
+            page.goto(f"{link}&compareRunsMode=CHART")
+            page.get_by_text("Parallel Coordinates").wait_for(timeout=60_000)
+            sections = page.locator("[data-testid=experiment-view-compare-runs-section-header]").all_inner_texts()
+            assert sections[0].startswith("Search"), sections
+            cards = page.locator("[data-testid=experiment-view-compare-runs-card]")
+            curves, parallel = cards.nth(0), cards.nth(1)
+            curves.get_by_text("(val_auc)").first.wait_for(timeout=60_000)  # its legend: the lines are drawn
+            assert curves.inner_text().startswith("val_auc") and curves.locator("svg").count() > 0
+            legend = curves.inner_text()
+            assert sum(f"{name} (val_auc)" in legend for name in best_first) >= 2, legend  # a line per trial
+            assert parallel.inner_text().startswith("Parallel Coordinates") and parallel.locator("svg").count() > 0
+            assert all(k in parallel.inner_text() for k in SEARCHED)  # an axis per searched value
+            assert "best_epoch" not in page.inner_text("body")  # the parent's one-value charts filtered out
+            page.screenshot(path=str(work / "mlflow-ui-charts.png"))
+
+            # the experiment's own page (where the UI opens without the link) links the view
+            exp_id = client.get_experiment_by_name("dual_weights").experiment_id
+            page.goto(f"http://127.0.0.1:{port}/#/experiments/{exp_id}")
+            href = page.get_by_role("link", name="Open its runs and charts").get_attribute("href")
+            page.goto(f"http://127.0.0.1:{port}/{href}")  # a new tab, as the link's target="_blank" opens it
+            page.get_by_text("Group: smoke").wait_for(timeout=60_000)
+    finally:
+        stop(ui, group=True)
+    assert ui.poll() is not None
 
 
 def test_resume_of_a_finished_search_reruns_nothing(searched):

@@ -22,7 +22,10 @@ def tiny_config(root, **train):
 
 class Recorder:
     def __init__(self, state=None):
-        self.state, self.reports = state, []
+        self.state, self.reports, self.datasets = state, [], None
+
+    def inputs(self, datasets):
+        self.datasets = datasets
 
     def restore(self):
         return self.state

@@ -44,7 +44,7 @@ def test_the_data_travels_with_the_package_and_a_missing_row_is_named():
         numbers(PaperRow("DualCheXNet-1 (R-50 & D-121; DLF Concat3, λ=0.5)", "chestxray14", ""))
 
 
-def scores_of(rows: dict) -> SplitScores:
+def scores_of(rows: dict, images: int = 25_596, patients: int = 30_805) -> SplitScores:
     table = pd.DataFrame([{"label": k, "auc": a, "ci_low": lo, "ci_high": hi, "positives": n,
                            "negatives": 100, "few_positives": n is not None and n < 30}
                           for k, (a, lo, hi, n) in rows.items()]).set_index("label")
@@ -52,7 +52,7 @@ def scores_of(rows: dict) -> SplitScores:
     labels = tuple(k for k in rows if k not in (MEAN, WAUC))
     return SplitScores(table=table, method="95% percentile bootstrap, 1000 resamples of patients", labels=labels,
                       y_true=np.zeros((1, len(labels))), y_score=np.zeros((1, len(labels))),
-                      mask=np.ones((1, len(labels)), bool), images=1, patients=1)
+                      mask=np.ones((1, len(labels)), bool), images=images, patients=patients)
 
 
 def ctx(**kw):
@@ -88,3 +88,20 @@ def test_notes_say_when_the_comparison_is_unfair():
     assert "**Embedded synthetic dataset.**" in synthetic and "Different split" not in synthetic
     assert "prints no chexpert test AUCs" in comparison.markdown(s, None, ctx(dataset="chexpert"))
     assert "pass `--space`" in comparison.markdown(s, None, ctx(space=None))
+
+
+def test_a_test_set_cut_from_the_papers_split_is_called_part_of_it_with_both_counts():
+    rows = {"Cardiomegaly": (0.9, 0.8, 0.95, 50), MEAN: (0.9, 0.8, 0.95, None)}
+    nih = numbers(importlib.import_module("spaces.dualchexnet").SPEC.paper["chestxray14"])
+    assert nih.test_size == (25_596, "images")
+    cut = comparison.markdown(scores_of(rows, images=75, patients=40), nih, ctx())
+    assert "**Part of the paper's test set.** Ours has 75 images; the paper's has 25,596" in cut
+    assert "Same test set" not in cut
+    assert "Same test set as the paper" in comparison.markdown(scores_of(rows, images=25_596), nih, ctx())
+    # CheXpert's published validation set: the paper counts 200 studies, one per patient
+    chexpert = numbers(importlib.import_module("spaces.mlrfnet").SPEC.paper["chexpert"])
+    assert chexpert.test_size == (200, "studies")
+    whole = comparison.markdown(scores_of(rows, images=234, patients=200), chexpert, ctx(dataset="chexpert"))
+    assert "Same test set as the paper" in whole
+    part = comparison.markdown(scores_of(rows, images=60, patients=50), chexpert, ctx(dataset="chexpert"))
+    assert "Ours has 50 patients (one study each); the paper's has 200" in part

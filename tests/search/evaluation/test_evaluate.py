@@ -15,6 +15,7 @@ from tests.trainables.test_train import tiny_config
 from tests.user_errors import user_error
 from trainables import metrics as M
 from trainables.config import merge
+from trainables.data import fingerprint
 from trainables.data.sources import load_splits
 from trainables.predict import final_config, scores, trained_model
 from trainables.checkpoints import LocalReporter, load_state
@@ -73,7 +74,12 @@ def test_a_checkpoint_scored_on_the_test_split_into_files_and_mlflow(trained):
                        weights_only=True)
     assert all(torch.equal(saved["model"][k], v) for k, v in state["model"].items())
     text = (out / "comparison.md").read_text()
-    assert "Same test set as the paper" in text and "| **mean** |" in text and "| 0.818 |" in text
+    assert f"**Part of the paper's test set.** Ours has {len(splits.test)} images; the paper's has 25,596" in text
+    assert "| **mean** |" in text and "| 0.818 |" in text
+    # the evaluation's input: the test split it scored, digested
+    (test_input,) = run_.inputs.dataset_inputs
+    assert test_input.dataset.digest == fingerprint.split_digest(splits.test, splits.root, splits.labels)
+    assert [(t.key, t.value) for t in test_input.tags] == [("mlflow.data.context", "test")]
 
 
 def test_a_checkpoint_in_object_storage_reads_like_a_local_one(trained):
@@ -109,3 +115,13 @@ def test_mistakes_are_named(trained, tmp_path, capsys):
     assert "missing.yaml does not exist" in user_error(capsys, evaluate, tmp_path, tmp_path / "missing.yaml")
     assert re.search("'0123abcd' is neither a YAML file nor a run id at sqlite:",
                      user_error(capsys, evaluate, tmp_path, "0123abcd"))
+
+
+def test_each_registered_version_takes_the_champion_alias(trained):
+    _, doc, tmp_path = trained
+    (first,), client = evaluate(tmp_path, doc, "--register", "cxr-alias")
+    assert client.get_model_version_by_alias("cxr-alias", "champion").run_id == first["run_id"]
+    (second,), _ = evaluate(tmp_path, doc, "--register", "cxr-alias")
+    champion = client.get_model_version_by_alias("cxr-alias", "champion")
+    assert int(champion.version) == 2 and champion.run_id == second["run_id"]
+    assert {k: int(v) for k, v in client.get_registered_model("cxr-alias").aliases.items()} == {"champion": 2}

@@ -14,6 +14,8 @@ from search.tracking.outbox import Outbox, Sender
 from tests.user_errors import user_error
 
 EXPERIMENT = "queue-test"
+DATASET = {"name": "nih train", "digest": "a" * 12, "source_type": "local", "source": '{"uri": "/data/nih"}',
+           "profile": '{"images": 3}', "context": "train"}
 
 
 def callback(uri: str, max_epochs: int, **delivery) -> MLflowSearchCallback:
@@ -23,8 +25,10 @@ def callback(uri: str, max_epochs: int, **delivery) -> MLflowSearchCallback:
 def journal(epochs=3):
     """A parent and one trial: what the search callback puts for a 3-epoch trial."""
     events = [{"op": "run", "key": "p", "name": "search", "tags": {"cxr.role": "search"}, "parent": None, "time": 1000},
+              {"op": "view", "key": "p", "search": "search", "searched": ["loss.lam", "heads.fusion"]},
               {"op": "run", "key": "p/t1", "name": "trial-t1", "tags": {"cxr.role": "trial"}, "parent": "p", "time": 1001},
-              {"op": "params", "key": "p/t1", "params": {"loss.lam": "0.5", "heads.fusion": "concat"}}]
+              {"op": "params", "key": "p/t1", "params": {"loss.lam": "0.5", "heads.fusion": "concat"}},
+              {"op": "inputs", "key": "p/t1", "datasets": [DATASET, {**DATASET, "digest": "b" * 12, "context": "val"}]}]
     events += [{"op": "metrics", "key": "p/t1", "metrics": [["val_auc", 0.5 + e / 10, 2000 + e, e]]}
                for e in range(1, epochs + 1)]
     events += [{"op": "tags", "key": "p/t1", "tags": {"cxr.status": "completed"}},
@@ -54,6 +58,12 @@ def assert_logged_once(client, epochs=3):
     assert {parent.info.status, trial.info.status} == {"FINISHED"}
     assert (parent.info.start_time, trial.info.end_time) == (1000, 3000)
     assert [a.path for a in client.list_artifacts(parent.info.run_id)] == ["best_config.yaml"]
+    seen = sorted((d.dataset.name, d.dataset.digest, d.tags[0].value) for d in trial.inputs.dataset_inputs)
+    assert seen == [("nih train", "a" * 12, "train"), ("nih train", "b" * 12, "val")]
+    tags = client.get_experiment(exp.experiment_id).tags
+    assert json.loads(tags["mlflow.sharedViewState.cxr-tune"])["compareRunCharts"][1]["selectedParams"] == \
+        ["loss.lam", "heads.fusion"]
+    assert tags["mlflow.note.content"].count("Latest search: **search**") == 1
     return parent, trial
 
 
@@ -110,7 +120,8 @@ def test_a_refused_event_is_kept_aside_and_does_not_block_the_queue(tmp_path):
     outbox = Outbox(Sender(uri, EXPERIMENT), warn=lambda m: None)
     events = journal()
     bad = {"op": "params", "key": "p/t1", "params": {"loss.lam": "0.9"}}  # MLflow refuses a changed param
-    for event in events[:3] + [bad] + events[3:]:
+    after = next(i for i, e in enumerate(events) if e["op"] == "params") + 1
+    for event in events[:after] + [bad] + events[after:]:
         outbox.put(event)
     assert outbox.drain(10)
     outbox.close()
@@ -189,11 +200,13 @@ def test_the_callback_state_carries_undelivered_events_to_a_restarted_driver(tmp
                             error_file=None)
     cb.setup()
     cb.on_trial_start(0, [trial], trial)
-    cb.on_trial_result(1, [trial], trial, {"epoch": 1, "val_auc": 0.6, "timestamp": 5})
+    cb.on_trial_result(1, [trial], trial, {"epoch": 1, "val_auc": 0.6, "timestamp": 5,
+                                           "cxr_inputs": json.dumps([DATASET])})  # a trial's first report
     if not down:
         assert cb.outbox.drain(10)
     state = cb.get_state()  # what Tune saves with the experiment
-    assert len(state["pending"]) == (3 + 1 if down else 0)
+    # the parent's run and view (it has no params); the trial's run, params, metrics and inputs
+    assert len(state["pending"]) == (6 if down else 0)
     cb.outbox.close()
     restarted = callback(uri, 2, pending_path=str(tmp_path / "p.jsonl"), drain_timeout=10)
     restarted.set_state(state)
@@ -206,6 +219,8 @@ def test_the_callback_state_carries_undelivered_events_to_a_restarted_driver(tmp
     child = next(r for r in runs if r.data.tags["cxr.role"] == "trial")
     assert [m.value for m in client.get_metric_history(child.info.run_id, "val_auc")] == [0.6]
     assert child.data.tags["cxr.status"] == "stopped_early"
+    assert [d.dataset.digest for d in child.inputs.dataset_inputs] == ["a" * 12]
+    assert "cxr_inputs" not in child.data.metrics and "cxr_inputs" not in child.data.params
 
 
 def test_state_saved_before_the_outbox_keeps_logging_to_the_same_runs(tmp_path):
