@@ -21,8 +21,8 @@ from search.evaluation.scoring import score_split
 from spaces.paper_numbers import DATASETS, numbers
 from trainables.checkpoints import LocalReporter, load_state
 from trainables.config import merge
-from trainables.data.cache import get_cache
 from trainables.data import fingerprint
+from trainables.data.cache import get_cache
 from trainables.data.sources import dataset_label, is_synthetic, load_splits
 from trainables.devices import pick_device
 from trainables.errors import UserError

@@ -151,7 +151,7 @@ class Sender:
         self.client.log_inputs(self.run_id(event["key"]), datasets=dataset_inputs(event["datasets"]))
 
     def _view(self, event, careful):
-        """Rewritten whole from the experiment's current tags: safe to replay."""
+        """The view tag written whole, our paragraph of the description replaced: safe to replay."""
         self.run_id(event["key"])  # the search's parent run exists: the view is for its trials
         exp = self.client.get_experiment(self.experiment_id)
         self.client.set_experiment_tag(exp.experiment_id, view.TAG, json.dumps(view.state(event["searched"])))

@@ -2,6 +2,7 @@
 (or a retrained model), the files, the MLflow run and its artifacts, and the mistakes a user
 can make, each named."""
 import math
+import os
 import re
 
 import pandas as pd
@@ -117,7 +118,8 @@ def test_mistakes_are_named(trained, tmp_path, capsys):
                      user_error(capsys, evaluate, tmp_path, "0123abcd"))
 
 
-def test_each_registered_version_takes_the_champion_alias(trained):
+def test_each_registered_version_takes_the_champion_alias(trained, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     _, doc, tmp_path = trained
     (first,), client = evaluate(tmp_path, doc, "--register", "cxr-alias")
     assert client.get_model_version_by_alias("cxr-alias", "champion").run_id == first["run_id"]
@@ -125,3 +127,4 @@ def test_each_registered_version_takes_the_champion_alias(trained):
     champion = client.get_model_version_by_alias("cxr-alias", "champion")
     assert int(champion.version) == 2 and champion.run_id == second["run_id"]
     assert {k: int(v) for k, v in client.get_registered_model("cxr-alias").aliases.items()} == {"champion": 2}
+    assert "MLFLOW_TRACKING_URI" not in os.environ  # registering left the process's tracking URI as it was
