@@ -77,7 +77,7 @@ def write_report(client: MlflowClient, parent, done: Finished) -> None:
 def print_browse(client: MlflowClient, done: Finished) -> None:
     """The link to the search's view (search/tracking/view.py); for a local store, the command that serves it."""
     uri = client.tracking_uri
-    if not uri.startswith(("http://", "https://")):
+    if not view.is_server(uri):
         print(f"browse: mlflow ui --backend-store-uri {uri}   then open the search's runs and charts:")
     else:
         print("browse: the search's runs and charts:")

@@ -5,10 +5,8 @@ config YAML, and, with `--register NAME`, a pyfunc model in the registry (pyfunc
 from __future__ import annotations
 
 import math
-import os
 import tempfile
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +16,7 @@ from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
 from search.evaluation.scoring import MEAN, WAUC
-from search.tracking.store import dataset_inputs, experiment_id, log_params, quiet_artifacts
+from search.tracking.store import dataset_inputs, experiment_id, log_params, quiet_artifacts, using_tracking_uri
 from search.tracking.view import SEARCH_TAG
 
 PYFUNC = Path(__file__).with_name("pyfunc_model.py")
@@ -73,20 +71,6 @@ def log_evaluation(client: MlflowClient, c, config: dict, state: dict, labels: l
     return run_id
 
 
-@contextmanager
-def _tracking_uri(uri: str):
-    """mlflow.start_run and log_model use the global tracking URI, which MLflow also writes to the
-    environment for subprocesses: set for the call, then back as it was."""
-    import mlflow
-
-    before = os.environ.get("MLFLOW_TRACKING_URI")
-    mlflow.set_tracking_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(before)  # None: unset, MLflow's default again
-
-
 def register(client: MlflowClient, run_id: str, weights: dict, labels: list, config: dict, state: dict,
              name: str) -> None:
     import mlflow
@@ -99,7 +83,7 @@ def register(client: MlflowClient, run_id: str, weights: dict, labels: list, con
     size = final_config(config, int(state["epoch"]))["data"]["resize"]
     signature = ModelSignature(inputs=Schema([TensorSpec(np.dtype(np.uint8), (-1, size, size))]),
                                outputs=Schema([ColSpec("double", label) for label in labels]))
-    with _tracking_uri(client.tracking_uri), mlflow.start_run(run_id=run_id), warnings.catch_warnings(), \
+    with using_tracking_uri(client.tracking_uri), mlflow.start_run(run_id=run_id), warnings.catch_warnings(), \
             quiet_artifacts():
         # MLflow asks for type hints and an input example; the signature above says it all
         warnings.simplefilter("ignore", UserWarning)

@@ -94,3 +94,18 @@ def quiet_artifacts():
             os.environ.pop(key, None)
         else:
             os.environ[key] = saved
+
+
+@contextmanager
+def using_tracking_uri(uri: str):
+    """MLflow's global tracking URI (which fluent calls such as start_run and log_model use, and which
+    mlflow.set_tracking_uri also writes to the environment for subprocesses): `uri` for the block,
+    then back as it was."""
+    import mlflow
+
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(before)  # None: unset, MLflow's default again

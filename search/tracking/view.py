@@ -5,7 +5,7 @@ MLflow's UI keeps shareable views of its runs page in experiment tags
 `mlflow.sharedViewState.<key>` (JSON) and opens one with
 `viewStateShareKey=<key>` in the URL, as its own Share button does. The fields are the UI's:
 search facets (sort, filters) and UI state (columns, grouping, charts). Checked against MLflow
-3.17's UI in a real browser by tests/search/tracking/test_ui_view.py.
+3.17's UI in a real browser by tests/search/test_dual_weights_e2e.py.
 
 The view: trials grouped under their search (tag `cxr.search`), best val_auc first, with val_auc,
 cxr.status, epoch and the searched values as columns; charts of val_auc per epoch of every
@@ -18,15 +18,19 @@ from __future__ import annotations
 SHARE_KEY = "cxr-tune"
 TAG = f"mlflow.sharedViewState.{SHARE_KEY}"
 DESCRIPTION_TAG = "mlflow.note.content"  # the experiment page shows it as its description
-SEARCH_TAG = "cxr.search"                # on the parent and its trials: the search's name
+SEARCH_TAG = "cxr.search"                # on the parent, its trials and evaluations: the search's name
 DEFAULT_UI = "http://127.0.0.1:5000"     # where `mlflow ui` serves by default
 CHARTS_FILTER = "^(?!best_)"             # the UI's chart search box: every chart but the parents' best_*
 MARK = "Written by cxr-tune."            # ends our paragraph of the experiment's description
 
 
+def is_server(tracking_uri: str) -> bool:
+    return tracking_uri.startswith(("http://", "https://"))
+
+
 def ui_base(tracking_uri: str) -> str:
     """The UI of a tracking server is the server; a local store's is what `mlflow ui` serves."""
-    return tracking_uri.rstrip("/") if tracking_uri.startswith(("http://", "https://")) else DEFAULT_UI
+    return tracking_uri.rstrip("/") if is_server(tracking_uri) else DEFAULT_UI
 
 
 def url(ui: str, experiment_id: str) -> str:

@@ -11,6 +11,7 @@ import json
 import os
 
 from trainables.data import Split, Splits
+from trainables.data.sources import dataset_label
 
 DIGEST_CHARS = 12   # MLflow's dataset digest column holds 36; 48 bits tell splits apart
 SOURCE_TYPE = "local"  # MLflow's own type for a path on disk: {"uri": ...}
@@ -41,7 +42,5 @@ def split_input(splits: Splits, context: str, label: str) -> dict:
 
 
 def inputs(splits: Splits, contexts=("train", "val")) -> list[dict]:
-    from trainables.data.sources import dataset_label
-
     label = dataset_label(splits)
     return [split_input(splits, c, label) for c in contexts]

@@ -1,6 +1,6 @@
 """The search's view of the MLflow UI, as data: what it shows, in the UI's own field names (read
 from the installed MLflow's UI bundle), and the experiment description it keeps. What the UI
-then renders is checked in a real browser by test_ui_view.py."""
+then renders is checked in a real browser by tests/search/test_dual_weights_e2e.py."""
 import re
 from pathlib import Path
 
