@@ -162,12 +162,13 @@ def test_evaluate_command_registers_a_model_that_gives_the_same_test_scores(sear
     import mlflow
 
     from search.evaluation.pipeline import rows_of_test_split
+    from search.tracking.store import using_tracking_uri
     from trainables import metrics as M
     from trainables.config import resolve
     from trainables.data.sources import load_splits
 
-    mlflow.set_tracking_uri(uri)
-    model = mlflow.pyfunc.load_model("models:/cxr-smoke@champion")  # as README shows
+    with using_tracking_uri(uri):  # not left set for the tests after this one
+        model = mlflow.pyfunc.load_model("models:/cxr-smoke@champion")  # as README shows
     cfg = resolve({"data": {"root": None, "image_size": 32, "resize": 36}})  # the smoke profile's sizes
     splits = load_splits(cfg["data"])
     got = model.predict(np.asarray(rows_of_test_split(splits, cfg["data"])))
@@ -218,6 +219,8 @@ def test_the_printed_link_opens_the_searchs_view_in_a_real_browser(searched):
             assert curves.inner_text().startswith("val_auc") and curves.locator("svg").count() > 0
             legend = curves.inner_text()
             assert sum(f"{name} (val_auc)" in legend for name in best_first) >= 2, legend  # a line per trial
+            for key in SEARCHED:  # plotly draws the axes after the card appears
+                parallel.get_by_text(key).first.wait_for(timeout=60_000)
             assert parallel.inner_text().startswith("Parallel Coordinates") and parallel.locator("svg").count() > 0
             assert all(k in parallel.inner_text() for k in SEARCHED)  # an axis per searched value
             assert "best_epoch" not in page.inner_text("body")  # the parent's one-value charts filtered out
