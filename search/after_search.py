@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import yaml
 from mlflow.tracking import MlflowClient
 
+from search.ranking import rank_key
 from search.storage import local_dir
 from search.tracking import callback, view
 from search.tracking.store import BEST_CONFIG_FILE, absolute_uri
@@ -29,6 +30,20 @@ class Finished:
     experiment: str
 
 
+@dataclass(frozen=True)
+class ConfirmPlan:
+    """--confirm K --confirm-seeds S, and what a second Tune run needs (search/confirm_runs.py)."""
+    top: int
+    seeds: int
+    seed: int            # the search's seed; confirmation uses seed+1..seed+S
+    max_epochs: int
+    trainable: object
+    storage: str
+    name: str            # the search's name; the confirmation run is <name>-confirm
+    tracking_dir: str
+    drain_timeout: float
+
+
 def trial_error(result) -> str:
     """The one line a trial failed with: its reported error, else the exception's last line."""
     return error_line(result.metrics, str(result.error)) or type(result.error).__name__
@@ -37,7 +52,7 @@ def trial_error(result) -> str:
 def summarize(results, done: Finished):
     """Counts, errors and the best config, printed; the best config also to best_config.yaml. -> the best result."""
     ok = [r for r in results if not r.error and r.metrics and math.isfinite(r.metrics.get(METRIC, math.nan))]
-    best = max(ok, key=lambda r: r.metrics[METRIC]) if ok else None
+    best = max(ok, key=lambda r: rank_key(int(r.metrics.get("epoch", 0)), r.metrics[METRIC])) if ok else None
     print(f"\n{len(results)} trials, {len(ok)} reported, {len(results) - len(ok)} errored.")
     errors = sorted({trial_error(r) for r in results if r.error})
     for message in errors[:5]:
@@ -46,7 +61,8 @@ def summarize(results, done: Finished):
         raise UserError(f"no trial reported val_auc ({'; '.join(errors[:3]) or 'no error recorded'}); "
                         f"details in {done.exp_path}")
     worst = min(ok, key=lambda r: r.metrics[METRIC])
-    print(f"best val_auc {best.metrics[METRIC]:.4f} (worst {worst.metrics[METRIC]:.4f}); best config:")
+    print(f"best val_auc {best.metrics[METRIC]:.4f} at epoch {best.metrics.get('epoch', '?')} (of the trials trained "
+          f"furthest; worst of all {worst.metrics[METRIC]:.4f}); best config:")
     print(yaml.safe_dump(best.config, sort_keys=False))
     out = local_dir(done.exp_path, BEST_CONFIG_FILE)
     if out:
@@ -85,6 +101,65 @@ def print_browse(client: MlflowClient, done: Finished) -> None:
     print(f"  {view.url(view.ui_base(uri), exp.experiment_id if exp else '')}")
 
 
+def confirm_best(results, client: MlflowClient, parent, done: Finished, plan: ConfirmPlan):
+    """The top configs re-trained with other seeds, the pick by mean recorded on the parent run and in
+    best_config.yaml; -> the parent run as it is now (None when there was nothing to confirm)."""
+    from search import confirm_runs, confirmation
+    from search.report.data import trial_runs
+    from search.tracking.callback import Delivery, ParentRun
+
+    cands = confirm_runs.candidates(results, plan.top, plan.max_epochs)
+    if not cands:
+        print("confirmation: no trial ran every epoch, nothing to confirm")
+        return None
+    runs = {r.data.tags.get("cxr.trial_id"): r for r in trial_runs(client, parent)}
+    for c in cands:
+        c.name = runs[c.trial_id].info.run_name if c.trial_id in runs else c.trial_id
+    origins = {confirm_runs.config_key(c.config): (runs[c.trial_id].info.run_id, c.name) for c in cands
+               if c.trial_id in runs}
+    seeds = confirmation.other_seeds(plan.seed, plan.seeds)
+    print(f"\nconfirming the top {len(cands)} config(s) with seeds {seeds} (--confirm, --confirm-seeds)")
+    tracking = plan.tracking_dir
+    callback = confirm_runs.ConfirmationCallback(
+        Delivery(done.tracking_uri, done.experiment, pending_path=f"{tracking}/mlflow_pending_confirm.jsonl",
+                 journal_path=f"{tracking}/mlflow_events_confirm.jsonl", drain_timeout=plan.drain_timeout),
+        ParentRun(name=parent.info.run_name), plan.max_epochs, parent.info.run_id, origins)
+    name = f"{plan.name}-confirm"
+    confirm_runs.run(cands, seeds, plan.trainable, callback, f"{plan.storage.rstrip('/')}/{name}", name, plan.storage)
+    verdict = confirmation.judge(cands)
+    print(f"confirmation: pick {verdict.pick.name}, mean val_auc {verdict.pick.mean:.4f} (the report's summary "
+          "below has every confirmed config)")
+    record_pick(client, parent, runs, verdict, done)
+    return client.get_run(parent.info.run_id)
+
+
+def record_pick(client: MlflowClient, parent, runs: dict, verdict, done: Finished) -> None:
+    """The confirmed pick as the search's best: parent tags, best_config.yaml (file and artifact), and
+    each confirmed trial's mean and rank, which search.export orders by."""
+    from search import confirmation
+
+    for rank, c in enumerate(verdict.ranked, 1):
+        if c.trial_id in runs:
+            client.set_tag(runs[c.trial_id].info.run_id, confirmation.MEAN_TAG, f"{c.mean:.6f}")
+            client.set_tag(runs[c.trial_id].info.run_id, confirmation.RANK_TAG, str(rank))
+    pick = verdict.pick
+    ci = pick.interval()
+    doc = {"config": pick.config, "metrics": {METRIC: pick.values[int(pick.config["train"]["seed"])],
+                                              f"{METRIC}_mean": pick.mean, "seeds": sorted(pick.values),
+                                              **({f"{METRIC}_ci95": list(ci)} if ci else {})},
+           "confirmation": verdict.text()}
+    text = yaml.safe_dump(doc, sort_keys=False)
+    client.log_text(parent.info.run_id, text, BEST_CONFIG_FILE)
+    if pick.trial_id in runs:
+        client.set_tag(parent.info.run_id, "cxr.best_run_id", runs[pick.trial_id].info.run_id)
+    client.set_tag(parent.info.run_id, "cxr.confirmation", verdict.text()[:5000])
+    client.log_metric(parent.info.run_id, f"best_{METRIC}_mean", pick.mean)
+    out = local_dir(done.exp_path, BEST_CONFIG_FILE)
+    if out:
+        out.write_text(text)
+        print(f"confirmed pick written to {out}")
+
+
 def evaluate_best(client: MlflowClient, parent, done: Finished) -> list[dict]:
     """--evaluate: the search's best trial (its parent run's cxr.best_run_id), scored on the test split
     from its checkpoint, into <search>/evaluation."""
@@ -101,7 +176,8 @@ def evaluate_best(client: MlflowClient, parent, done: Finished) -> list[dict]:
     return evaluate_all([from_run(client, run, f"run-{best[:8]}")], args, client)
 
 
-def after_search(results, done: Finished, export_to: str | None = None, evaluate: bool = False):
+def after_search(results, done: Finished, export_to: str | None = None, evaluate: bool = False,
+                 confirm: ConfirmPlan | None = None):
     """Every step after Tune, in order; -> Tune's results."""
     from search.report.data import search_parent
 
@@ -109,12 +185,14 @@ def after_search(results, done: Finished, export_to: str | None = None, evaluate
     left = callback.undelivered
     if left["path"]:
         print(f"MLflow: {left['count']} event(s) undelivered; after `python -m search.sync {left['path']}` "
-              f"the search is in experiment '{done.experiment}'. --export/--evaluate need those runs: "
-              "run search.export / search.evaluate after the sync.")
+              f"the search is in experiment '{done.experiment}'. --export/--evaluate/--confirm need those runs: "
+              "run search.export / search.evaluate, or the search again with --resume --confirm K, after the sync.")
         return results
     client = MlflowClient(absolute_uri(done.tracking_uri))
     print(f"MLflow: experiment '{done.experiment}' at {client.tracking_uri}")
     parent = search_parent(client, done.experiment, done.exp_path)
+    if parent is not None and confirm is not None and confirm.top > 0:
+        parent = confirm_best(results, client, parent, done, confirm) or parent
     if parent is None:
         print(f"warning: no parent run tagged with {done.exp_path}; no report")
     else:

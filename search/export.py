@@ -2,8 +2,9 @@
 
     python -m search.export --tracking-uri sqlite:///mlflow.db --experiment dual_weights --top 5 --out exports/
 
-Each YAML holds the full nested config (rebuilt from the flattened params), the trial's final
-metrics, its MLflow run id and its checkpoint location, and trains as it is with
+Configs a search confirmed with other seeds (--confirm) come first, by their mean val AUC. Each YAML
+holds the full nested config (rebuilt from the flattened params), the trial's final metrics (and its
+confirmed mean), its MLflow run id and its checkpoint location, and trains as it is with
 `python -m trainables.train --config FILE`.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 import spaces
+from search.confirmation import MEAN_TAG
 from search.tracking.check import check_tracking
 from search.tracking.store import add_tracking_flag
 from trainables.config import unflatten
@@ -32,13 +34,20 @@ def parse_value(text: str):
 
 
 def top_runs(client: MlflowClient, experiment: str, top: int, metric: str = "val_auc") -> list:
-    """The `top` trial runs of `experiment` by their final `metric`, best first."""
+    """The `top` trial runs of `experiment`, best first: trials a search confirmed with other seeds
+    (--confirm) by their mean val AUC over the seeds, then the rest by their final `metric`."""
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         names = [e.name for e in client.search_experiments()]
         raise UserError(f"No MLflow experiment {experiment!r} at {client.tracking_uri}; there are {names}")
-    runs = client.search_runs([exp.experiment_id], filter_string=f"tags.`cxr.role` = 'trial' and metrics.{metric} > 0",
-                              order_by=[f"metrics.{metric} DESC"], max_results=top)
+    trials = f"tags.`cxr.role` = 'trial' and metrics.{metric} > 0"
+    confirmed = client.search_runs([exp.experiment_id], filter_string=f"{trials} and tags.`{MEAN_TAG}` LIKE '%'",
+                                   max_results=1000) if metric == "val_auc" else []
+    confirmed = sorted(confirmed, key=lambda r: -float(r.data.tags[MEAN_TAG]))[:top]
+    rest = client.search_runs([exp.experiment_id], filter_string=trials, order_by=[f"metrics.{metric} DESC"],
+                              max_results=top + len(confirmed))
+    seen = {r.info.run_id for r in confirmed}
+    runs = (confirmed + [r for r in rest if r.info.run_id not in seen])[:top]
     if not runs:
         raise UserError(f"No trial of {experiment!r} has a {metric} metric yet.")
     return runs
@@ -53,6 +62,7 @@ def run_doc(run, space: str | None = None) -> dict:
         "mlflow_run_id": run.info.run_id,
         "parent_run_id": run.data.tags.get("mlflow.parentRunId"),
         "status": run.data.tags.get("cxr.status"),
+        **({"confirmed_val_auc_mean": float(run.data.tags[MEAN_TAG])} if MEAN_TAG in run.data.tags else {}),
         "checkpoint": run.data.tags.get("cxr.checkpoint"),
         **({"space": space} if space else {}),
     }

@@ -15,8 +15,13 @@ def parse_args(spec: SearchSpec, argv=None) -> argparse.Namespace:
     p.add_argument("--data", default=None, help="ChestX-ray14 or CheXpert root; default: the embedded synthetic set")
     p.add_argument("--num-samples", type=at_least(1), default=None, help="trials to run (default: the profile's)")
     p.add_argument("--max-epochs", type=at_least(1), default=None, help="epochs per trial = ASHA's max_t")
-    p.add_argument("--grace-period", type=at_least(1), default=1, help="ASHA: epochs before a trial can be stopped")
-    p.add_argument("--reduction-factor", type=at_least(2), default=2, help="ASHA: keep 1/eta at each rung")
+    p.add_argument("--grace-period", type=at_least(1), default=None,
+                   help="ASHA: epochs before a trial can be stopped (default: the profile's, see spaces/)")
+    p.add_argument("--reduction-factor", type=at_least(2), default=None,
+                   help="ASHA: keep 1/eta at each rung (default: the profile's, see spaces/)")
+    p.add_argument("--startup-trials", type=at_least(1), default=None,
+                   help="random proposals (the warm start included) before TPE models the results; default: a "
+                        "quarter of --num-samples, 2 to 10 (search/proposals.py)")
     p.add_argument("--cpus-per-trial", type=at_least(0.01, float), default=_env_float("CXR_TUNE_CPUS_PER_TRIAL", 0.01),
                    help="env CXR_TUNE_CPUS_PER_TRIAL; default: a trial with whole GPUs gets the CPUs that come "
                         "with them on the cluster's GPU nodes (8 per GPU on an 8-CPU 1-GPU node) for its "
@@ -26,7 +31,14 @@ def parse_args(spec: SearchSpec, argv=None) -> argparse.Namespace:
                         "when the search starts: set it there); default 1 if the cluster has GPUs now, else 0")
     p.add_argument("--memory-per-trial", type=at_least(0.01, float), default=None, metavar="GIB",
                    help="memory Ray reserves for each trial, GiB (default: none reserved)")
-    p.add_argument("--max-concurrent", type=at_least(0), default=0, help="0: as many as resources allow")
+    p.add_argument("--confirm", type=at_least(0), default=None, metavar="K",
+                   help="after the search, train the top K configs again with --confirm-seeds other seeds and pick "
+                        "the best mean (search/confirmation.py); 0: off; default: the profile's (spaces/)")
+    p.add_argument("--confirm-seeds", type=at_least(1), default=None, metavar="S",
+                   help="other seeds per confirmed config (seed+1..seed+S); default: the profile's")
+    p.add_argument("--max-concurrent", type=at_least(0), default=0,
+                   help="trials at once; 0: a quarter of --num-samples (at least 2) for a search, so most "
+                        "proposals see results, all a grid's; resources may allow fewer")
     p.add_argument("--storage-path", default=os.environ.get("CXR_TUNE_STORAGE_PATH", str(Path("~/ray_results").expanduser())),
                    help="Ray Tune results and checkpoints (a shared or s3:// path on a cluster); env CXR_TUNE_STORAGE_PATH")
     p.add_argument("--name", default=None, help="search name under the storage path; default: <script>-<time>")

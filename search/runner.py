@@ -13,7 +13,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import optuna
 import ray
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
@@ -22,8 +21,8 @@ from ray.tune.search.sample import Domain
 import search
 import spaces
 import trainables
-from search import search_space
-from search.after_search import Finished, after_search
+from search import proposals, search_space
+from search.after_search import ConfirmPlan, Finished, after_search
 from search.flags import parse_args
 from search.resources import GIB, autoscaling, check_resources
 from search.storage import is_remote, latest_search
@@ -136,6 +135,22 @@ def pick_profile(spec: SearchSpec, args) -> dict:
     return profile
 
 
+# Where neither the paper's space nor the profile says otherwise (spaces/ gives the reasons): ASHA's
+# rungs, and confirmation of the top 3 configs with 2 other seeds (6 full trainings: on real data a
+# small share of a search, and one seed does not separate the top configs; see search/confirmation.py).
+ASHA = {"grace_period": 1, "reduction_factor": 2}
+CONFIRM = {"confirm": 3, "confirm_seeds": 2}
+
+
+def fill_defaults(spec: SearchSpec, profile: dict, args) -> None:
+    """--grace-period / --reduction-factor / --confirm / --confirm-seeds, else the profile's, else the
+    paper setup's, else ASHA and CONFIRM above."""
+    chosen = {**ASHA, **CONFIRM, **spec.asha, **profile.get("asha", {}), **profile.get("confirm", {})}
+    for key, value in chosen.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+
+
 def trial_resources(args) -> dict:
     """What each trial asks Ray for, checked against the nodes there are (search/resources.py)."""
     connect_ray()
@@ -159,7 +174,10 @@ def parent_run(spec: SearchSpec, args, param_space: dict, warm: list, splits, na
     keys = sorted(search_space.searched_keys(param_space), key=lambda k: order.index(k) if k in order else len(order))
     settings = {"search.num_samples": num_samples, "search.seed": args.seed, "search.profile": profile_name(args),
                 "asha.max_t": max_epochs, "asha.grace_period": args.grace_period,
-                "asha.reduction_factor": args.reduction_factor}
+                "asha.reduction_factor": args.reduction_factor,
+                "search.startup_trials": args.startup_trials or proposals.startup_trials(num_samples),
+                "search.max_concurrent": concurrency(args, num_samples) or "resources",
+                "search.confirm": 0 if args.grid else args.confirm, "search.confirm_seeds": args.confirm_seeds}
     return ParentRun(
         name=name,
         tags={"cxr.dataset": dataset_label(splits), "cxr.synthetic": str(is_synthetic(splits)).lower(),
@@ -181,15 +199,15 @@ MLFLOW_CALL_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUE
 def new_tuner(spec: SearchSpec, args, trainable, param_space: dict, warm: list, callback, name: str, storage: str,
               num_samples: int, max_epochs: int) -> tune.Tuner:
     searcher = None if args.grid else ResumableSearchGenerator(ResumableOptunaSearch(
-        metric=METRIC, mode=MODE, sampler=optuna.samplers.TPESampler(seed=args.seed),
-        points_to_evaluate=warm))
+        metric=METRIC, mode=MODE, sampler=proposals.tpe_sampler(args.seed, num_samples, args.startup_trials),
+        points_to_evaluate=warm, max_t=max_epochs))
     scheduler = ASHAScheduler(time_attr="epoch", metric=METRIC, mode=MODE, max_t=max_epochs,
                               grace_period=args.grace_period, reduction_factor=args.reduction_factor)
     return tune.Tuner(
         trainable, param_space=param_space,
         tune_config=tune.TuneConfig(
             search_alg=searcher, num_samples=num_samples, trial_dirname_creator=trial_dirname,
-            max_concurrent_trials=args.max_concurrent or None, scheduler=scheduler),
+            max_concurrent_trials=concurrency(args, num_samples), scheduler=scheduler),
         run_config=tune.RunConfig(
             name=name, storage_path=storage,
             callbacks=[callback, AshaState(scheduler), NoRetryOnUserError()],
@@ -201,6 +219,13 @@ def new_tuner(spec: SearchSpec, args, trainable, param_space: dict, warm: list, 
                 parameter_columns=spec.columns, max_report_frequency=15, sort_by_metric=True,
                 metric=METRIC, mode=MODE),
             verbose=1))
+
+
+def concurrency(args, num_samples: int) -> int | None:
+    """--max-concurrent, else search/proposals.py's rule (a grid has nothing to learn from: no limit)."""
+    if args.max_concurrent:
+        return args.max_concurrent
+    return None if args.grid else proposals.default_concurrency(num_samples)
 
 
 def fit(tuner: tune.Tuner):
@@ -233,6 +258,7 @@ def locate(spec: SearchSpec, args) -> tuple[str, str, str, Path]:
 def main(spec: SearchSpec, argv=None):
     args = parse_args(spec, argv)
     profile = pick_profile(spec, args)
+    fill_defaults(spec, profile, args)
     param_space, warm = build_param_space(spec, args, profile)
     max_epochs = resolve({"train": {"max_epochs": param_space["train"]["max_epochs"]}})["train"]["max_epochs"]
     if args.grace_period > max_epochs:
@@ -257,8 +283,11 @@ def main(spec: SearchSpec, argv=None):
             parent_run(spec, args, param_space, warm, data["splits"], name, exp_path, num_samples, max_epochs),
             max_epochs)
         tuner = new_tuner(spec, args, trainable, param_space, warm, callback, name, storage, num_samples, max_epochs)
+    plan = None if args.grid or not args.confirm else ConfirmPlan(
+        args.confirm, args.confirm_seeds, args.seed, max_epochs, trainable, storage, name, str(tracking_dir),
+        args.tracking_drain_timeout)
     return after_search(fit(tuner), Finished(exp_path, args.tracking_uri, args.experiment_name),
-                        export_to=args.export, evaluate=args.evaluate)
+                        export_to=args.export, evaluate=args.evaluate, confirm=plan)
 
 
 def trial_dirname(trial) -> str:

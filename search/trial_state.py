@@ -1,4 +1,4 @@
-"""Three gaps in Ray Tune's bookkeeping, closed on the driver.
+"""Four gaps in Ray Tune's bookkeeping, closed on the driver.
 
 `NoRetryOnUserError`: Tune retries every failed trial up to FailureConfig.max_failures, the
 right thing for a lost node or a preempted VM, a waste for a config error or a diverged loss,
@@ -10,6 +10,9 @@ Tune ends it on the first failure and tells the searcher it failed.
 scheduler (ray-project/ray#30838), so a resumed ASHA forgets what earlier trials reached at
 each rung and stops or keeps trials by a fresh cutoff. This callback carries the rungs in its
 saved state and puts them back into the same scheduler object on `--resume`.
+
+`ResumableOptunaSearch` tells Optuna a trial ASHA stopped as PRUNED, with its per-epoch values
+(Ray's OptunaSearch tells it as COMPLETE at its cut; see the class).
 
 `ResumableSearchGenerator` and `ResumableOptunaSearch`: Tune uploads the experiment state,
 the search generator's and the searcher's to storage as separate files, in the background. A
@@ -34,6 +37,8 @@ from ray.tune.search import SearchGenerator
 from ray.tune.search.optuna import OptunaSearch
 
 from trainables.checkpoints import ERROR_KEY
+
+EPOCH = "epoch"  # what the trainable reports per epoch, and ASHA's time attribute
 from trainables.errors import one_line
 
 logger = logging.getLogger(__name__)
@@ -75,6 +80,33 @@ class AshaState(Callback):
 
 
 class ResumableOptunaSearch(OptunaSearch):
+    """OptunaSearch that tells Optuna the truth about ASHA's cuts and survives a torn save.
+
+    Ray's OptunaSearch reports intermediate values by Tune's iteration count and tells Optuna a
+    trial the scheduler stopped as COMPLETE with its last value, so TPE compares an epoch-1 value
+    of a cut trial with the epoch-6 value of a finished one. Here each value is reported at its
+    `epoch`, and a trial that ends before `max_t` epochs without an error is told as PRUNED: TPE
+    ranks pruned trials below finished ones, among themselves by the epoch they reached and their
+    value there (optuna.samplers.TPESampler).
+    """
+
+    def __init__(self, *args, max_t: int | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.max_t = max_t
+
+    def _step(self, result: dict) -> int:
+        return int(result.get(EPOCH, result[TRAINING_ITERATION]))
+
+    def _reported(self) -> dict[str, set]:
+        """Epochs reported to Optuna per trial (absent from a pickle of an older version)."""
+        return self.__dict__.setdefault("_reported_steps", {})
+
+    def _cut(self, result: dict | None, error: bool) -> bool:
+        """Did the scheduler stop this trial before its last epoch? (None max_t: a pickle of an older version.)"""
+        max_t = self.__dict__.get("max_t")
+        return bool(max_t and result and not error and result.get(self.metric) is not None
+                    and self._step(result) < max_t)
+
     def _orphan(self, trial_id: str, result: dict | None) -> dict | None:
         """The record of a trial the study does not know, started on its first sight."""
         if trial_id in self._ot_trials or trial_id in self._completed_trials:
@@ -94,20 +126,38 @@ class ResumableOptunaSearch(OptunaSearch):
 
     def on_trial_result(self, trial_id: str, result: dict):
         orphan = self._orphan(trial_id, result)
-        if orphan is None:
-            return super().on_trial_result(trial_id, result)
-        orphan["values"][result[TRAINING_ITERATION]] = result[self.metric]
+        if orphan is not None:
+            orphan["values"][self._step(result)] = result[self.metric]
+        elif trial_id not in self._completed_trials:
+            super().on_trial_result(trial_id, {**result, TRAINING_ITERATION: self._step(result)})
+            self._reported().setdefault(trial_id, set()).add(self._step(result))
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
         orphan = self._orphan(trial_id, result)
+        value = (result or {}).get(self.metric)
+        if value is not None:
+            # Tune hands a result the scheduler answered STOP (a cut, or the last epoch) only to
+            # on_trial_complete: it is the trial's last intermediate value
+            step = self._step(result)
+            if orphan is not None:
+                orphan["values"][step] = value
+            elif trial_id in self._ot_trials and trial_id not in self._completed_trials \
+                    and step not in self._reported().get(trial_id, ()):
+                self._ot_trials[trial_id].report(value, step)
         if orphan is None:
-            if trial_id not in self._completed_trials:
+            if trial_id in self._completed_trials:
+                return
+            if self._cut(result, error):
+                # PRUNED takes no value: Optuna keeps the last intermediate one as the trial's value
+                self._ot_study.tell(self._ot_trials[trial_id], state=optuna.trial.TrialState.PRUNED)
+                self._completed_trials.add(trial_id)
+            else:
                 super().on_trial_complete(trial_id, result, error)
             return
         del self._adopted[trial_id]
-        value = (result or {}).get(self.metric)
-        state = optuna.trial.TrialState.COMPLETE if value is not None else \
-            optuna.trial.TrialState.FAIL if error else optuna.trial.TrialState.PRUNED
+        state = optuna.trial.TrialState.PRUNED if self._cut(result, error) or (value is None and not error) else \
+            optuna.trial.TrialState.COMPLETE if value is not None else optuna.trial.TrialState.FAIL
+        value = value if state == optuna.trial.TrialState.COMPLETE else None
         self._ot_study.add_trial(optuna.trial.create_trial(
             params=orphan["params"], distributions=self._space, state=state,
             value=value, intermediate_values=orphan["values"]))

@@ -31,9 +31,14 @@ SMOKE = merge(LAPTOP, {"data": {"image_size": 32, "resize": 36, "epoch_images": 
 
 
 def profile(shape: dict, num_samples: int, config: dict | None = None, space: dict | None = None,
-            best: dict | None = None) -> dict:
-    """A `cpu` or `smoke` profile: LAPTOP or SMOKE with a paper's own changes."""
-    return {"num_samples": num_samples, "config": merge(shape, config or {}), "space": space or {}, "best": best or {}}
+            best: dict | None = None, asha: dict | None = None, confirm: dict | None = None) -> dict:
+    """A `cpu` or `smoke` profile: LAPTOP or SMOKE with a paper's own changes. `asha`: grace_period,
+    reduction_factor; `confirm`: confirm (K), confirm_seeds (S). A SMOKE profile confirms nothing
+    unless it says so: CI's searches test the search, and test confirmation on purpose."""
+    if confirm is None and shape is SMOKE:
+        confirm = {"confirm": 0}
+    return {"num_samples": num_samples, "config": merge(shape, config or {}), "space": space or {}, "best": best or {},
+            "asha": asha or {}, "confirm": confirm or {}}
 
 
 @dataclass
@@ -50,6 +55,8 @@ class SearchSpec:
     smoke: dict = field(default_factory=dict)
     # merged over the chosen profile when --data is a CheXpert root (e.g. search data.policy)
     chexpert: dict = field(default_factory=dict)
+    # ASHA's grace_period / reduction_factor on real data, where the paper's setup calls for others
+    asha: dict = field(default_factory=dict)
     # the paper's headline row of test AUCs per dataset (chestxray14, chexpert), for evaluate.py
     paper: dict[str, PaperRow] = field(default_factory=dict)
 

@@ -1,8 +1,8 @@
 """What a search learned: figures, hyperparameter importance and one HTML page, on its parent run.
 
 Runs by itself at the end of every search, and as `python -m search.report` (search/report/cli.py).
-Logs on the parent run: learning_curves.png, param_importance.png + .csv (fANOVA on the study
-rebuilt from the runs), val_auc_vs_<param>.png, per_label_top.png and report.html
+Logs on the parent run: learning_curves.png, param_importance.png + .csv (fANOVA on the trials'
+val AUC at one epoch they all reached), val_auc_vs_<param>.png, per_label_top.png and report.html
 (self-contained), sets the run's description (the UI's "Description" box) to a markdown summary,
 and logs the best config as `best.*` params.
 """
@@ -16,8 +16,8 @@ from pathlib import Path
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from search.report import data, plots
-from search.report.pages import description, page, summary_text
+from search.report import confirmed, data, fidelity, plots
+from search.report.pages import Findings, description, page, summary_text
 from search.tracking.store import MAX_PARAM, log_param_texts
 
 TOP = 5
@@ -38,7 +38,9 @@ def build(client: MlflowClient, parent: Run, out: Path | None = None) -> Report:
     out = out or Path(tempfile.mkdtemp(prefix="cxr-report-"))
     search = data.load(client, parent)
     top = search.ranked()[:TOP]
-    imp, note = data.importances(data.rebuild_study(search))
+    imp, note = data.importances_at_one_epoch(search)
+    rungs = fidelity.agreement(search)
+    found = Findings(fidelity.lines(rungs), confirmed.lines(confirmed.verdict(client, parent, search)))
     out.mkdir(parents=True, exist_ok=True)
     figures = [plots.learning_curves(search, out / "learning_curves.png"),
                plots.importance(imp, note, out / "param_importance.png")]
@@ -46,17 +48,17 @@ def build(client: MlflowClient, parent: Run, out: Path | None = None) -> Report:
         writer = csv.writer(f)
         writer.writerow(["param", "importance"])
         writer.writerows([k, f"{v:.6f}"] for k, v in imp.items())
-        if note:
-            writer.writerow([f"# {note}", ""])
+        writer.writerow([f"# {note}", ""])
     figures += plots.against_params(search, out)
     figures.append(plots.per_label(search, out / "per_label_top.png"))
-    (out / "report.html").write_text(page(search, top, imp, note, figures))
+    (out / "report.html").write_text(page(search, top, imp, note, figures, found))
     files = [*figures, out / "param_importance.csv", out / "report.html"]
     for path in files:
         client.log_artifact(parent_id, str(path))
-    text = description(search, top, imp, note)
+    text = description(search, top, imp, note, found)
     client.set_tag(parent_id, "mlflow.note.content", text)
-    return Report(files, summary_text(search, top, imp, note), text, _log_best(client, search, top))
+    return Report(files, summary_text(search, top, imp, note, found), text,
+                  fidelity.warnings(search, rungs) + _log_best(client, search, top))
 
 
 def _log_best(client: MlflowClient, search, top) -> list[str]:

@@ -18,12 +18,13 @@ from mlflow.tracking import MlflowClient
 from optuna.distributions import BaseDistribution
 from optuna.importance import FanovaImportanceEvaluator
 
+from search.ranking import rank_key
 from search.tracking.space import from_json, infer, typed
 from search.tracking.store import SPACE_FILE, quiet_artifacts
 from trainables.errors import UserError
 
 MIN_TRIALS_FOR_IMPORTANCE = 5
-# What Optuna was told for each trial: its last val_auc (ASHA-stopped ones at their cut).
+# Trials that reported a val_auc Optuna was told of (ASHA-stopped ones as pruned, at their cut).
 SCORED = ("completed", "stopped_early")
 
 
@@ -38,6 +39,14 @@ class Trial:
     per_label: dict[str, float]
     warm: bool
     started: int
+
+    def at(self, epoch: int) -> float | None:
+        """val AUC at `epoch` (None if the trial did not get there)."""
+        return dict(self.curve).get(epoch)
+
+    @property
+    def epochs(self) -> int:
+        return self.curve[-1][0] if self.curve else 0
 
 
 @dataclass
@@ -57,7 +66,19 @@ class Search:
         return [t for t in self.trials if t.status in SCORED and t.val_auc is not None]
 
     def ranked(self) -> list[Trial]:
-        return sorted(self.scored(), key=lambda t: -t.val_auc)
+        """Best first, as the search picks (search/ranking.py): further trained first, then by val AUC."""
+        return sorted(self.scored(), key=lambda t: rank_key(t.epochs, t.val_auc), reverse=True)
+
+    def comparable(self, minimum: int) -> tuple[int | None, list[tuple[Trial, float]]]:
+        """The latest epoch that at least `minimum` scored trials reached, and each such trial's val AUC
+        there: values of one fidelity, so a cut trial's epoch-1 value is not set against a finished
+        one's last. (None, []) when no epoch has enough."""
+        trials = self.scored()
+        for epoch in sorted({e for t in trials for e, _ in t.curve}, reverse=True):
+            there = [(t, t.at(epoch)) for t in trials if t.at(epoch) is not None]
+            if len(there) >= minimum:
+                return epoch, there
+        return None, []
 
     def rungs(self) -> list[int]:
         """ASHA's milestones below max_t, as Ray's ASHA places them: grace * eta^k."""
@@ -104,12 +125,13 @@ def search_parent(client: MlflowClient, experiment: str, exp_path: str) -> Run |
     return found[0] if found else None
 
 
-def _children(client: MlflowClient, parent: Run) -> list[Run]:
+def trial_runs(client: MlflowClient, parent: Run, role: str = "trial") -> list[Run]:
+    """The parent's child runs of one role (trial, or confirmation)."""
     runs, token = [], None
     while True:
         page = client.search_runs([parent.info.experiment_id], max_results=1000, page_token=token,
                                   filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}' "
-                                                "and tags.`cxr.role` = 'trial'")
+                                                f"and tags.`cxr.role` = '{role}'")
         runs += list(page)
         token = page.token
         if not token:
@@ -133,7 +155,7 @@ def _recorded_space(client: MlflowClient, parent: Run) -> str | None:
 
 def load(client: MlflowClient, parent: Run) -> Search:
     trials = []
-    for run in _children(client, parent):
+    for run in trial_runs(client, parent):
         tags, metrics = run.data.tags, run.data.metrics
         auc = metrics.get("val_auc")
         trials.append(Trial(
@@ -149,17 +171,17 @@ def load(client: MlflowClient, parent: Run) -> Search:
     return Search(parent=parent, trials=trials, dists=dists)
 
 
-def rebuild_study(search: Search) -> optuna.Study:
-    """The study of the search's sampler: each scored trial's searched params and last val_auc."""
+def rebuild_study(search: Search, values: list[tuple[Trial, float]] | None = None) -> optuna.Study:
+    """A study of the search's trials: each one's searched params and a val AUC (default: its last)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize")
-    for t in search.scored():
+    for t, auc in values if values is not None else [(t, t.val_auc) for t in search.scored()]:
         params, dists = {}, {}
         for key, dist in search.dists.items():
             value = typed(dist, t.params[key]) if key in t.params else None
             if value is not None:
                 params[key], dists[key] = value, dist
-        study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=t.val_auc))
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=auc))
     return study
 
 
@@ -173,3 +195,18 @@ def importances(study: optuna.Study) -> tuple[dict[str, float], str | None]:
         return optuna.importance.get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0)), None
     except (ValueError, RuntimeError) as err:  # e.g. no parameter varied across the finished trials
         return {}, f"importance not estimated: {err}"
+
+
+def importances_at_one_epoch(search: Search) -> tuple[dict[str, float], str]:
+    """fANOVA over val AUC at one epoch every counted trial reached (Search.comparable), and a note:
+    with importances, which epoch and how many trials; without, why there is no estimate."""
+    epoch, values = search.comparable(MIN_TRIALS_FOR_IMPORTANCE)
+    if epoch is None:
+        return {}, (f"importance not estimated: no epoch was reached by {MIN_TRIALS_FOR_IMPORTANCE} trials "
+                    f"(fANOVA's minimum here; raise --num-samples or --grace-period)")
+    imp, note = importances(rebuild_study(search, values))
+    left_out = len(search.scored()) - len(values)
+    basis = (f"val AUC at epoch {epoch}, the last epoch {len(values)} trials reached"
+             + (f" ({left_out} cut earlier left out)" if left_out else ""))
+    rough = "; few trials: a rough guide" if len(values) < 2 * MIN_TRIALS_FOR_IMPORTANCE else ""
+    return imp, (note or f"{basis}{rough}")

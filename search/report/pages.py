@@ -6,7 +6,16 @@ import base64
 import html
 from pathlib import Path
 
+from dataclasses import dataclass
+
 from search.report.data import Search, Trial
+
+
+@dataclass(frozen=True)
+class Findings:
+    """What the report says beyond the top trials and importance, one line each."""
+    rungs: list[str]       # ASHA's rungs against a later epoch (search/report/fidelity.py)
+    confirmed: list[str]   # the confirmation of the top configs, and its verdict (search/report/confirmed.py)
 from search.tracking.names import shown
 
 
@@ -23,30 +32,46 @@ def _counts(search: Search) -> str:
     return ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
-def summary_text(search, top, imp, note) -> str:
-    lines = [f"top {len(top)} of {len(search.trials)} trials ({_counts(search)}):"]
+def _epochs(t: Trial) -> str:
+    return f"epoch {t.epochs}" + (" (cut)" if t.status == "stopped_early" else "")
+
+
+def summary_text(search, top, imp, note, found: Findings) -> str:
+    lines = [f"top {len(top)} of {len(search.trials)} trials ({_counts(search)}), further trained first:"]
     for i, t in enumerate(top, 1):
-        lines.append(f"  {i}. val_auc {t.val_auc:.4f}  {t.name}{'  [paper config]' if t.warm else ''}")
+        lines.append(f"  {i}. val_auc {t.val_auc:.4f} at {_epochs(t)}  {t.name}{'  [paper config]' if t.warm else ''}")
     if imp:
-        lines.append("hyperparameter importance (fANOVA, share of val_auc variance):")
+        lines.append(f"hyperparameter importance (fANOVA, share of val AUC variance; {note}):")
         lines += [f"  {k:<24} {v:.2f}" for k, v in imp.items()]
     else:
         lines.append(note)
+    if found.confirmed:
+        lines.append("confirmed (val_auc at the last epoch over the search's seed and other seeds), best mean first:")
+        lines += [f"  {c}" for c in found.confirmed]
+    if found.rungs:
+        lines.append("ASHA's rungs, ranking trials as a later epoch does:")
+        lines += [f"  {r}" for r in found.rungs]
     return "\n".join(lines)
 
 
-def description(search, top, imp, note) -> str:
+def description(search, top, imp, note, found: Findings) -> str:
     tags = search.parent.data.tags
     space = [f"`{k}` {search.param('space.' + k, '')}" for k in search.dists] or \
         [f"`{k[len('grid.'):]}` {v}" for k, v in sorted(search.parent.data.params.items()) if k.startswith("grid.")]
     lines = [f"**{tags.get('cxr.space', '')} {tags.get('cxr.mode', 'search')}** on **{tags.get('cxr.dataset', '?')}**"
              f" ({tags.get('cxr.split', '')}); {len(search.trials)} trials: {_counts(search)}.", "",
              "Searched: " + "; ".join(space) + ".", "",
-             "| # | trial | val AUC | status |", "| --- | --- | --- | --- |"]
-    lines += [f"| {i} | {t.name}{' (paper config)' if t.warm else ''} | {t.val_auc:.4f} | {t.status} |"
+             "| # | trial | val AUC | epochs | status |", "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {i} | {t.name}{' (paper config)' if t.warm else ''} | {t.val_auc:.4f} | {t.epochs} | {t.status} |"
               for i, t in enumerate(top, 1)]
-    lines += ["", ("Importance (fANOVA): " + ", ".join(f"`{k}` {v:.2f}" for k, v in imp.items())) if imp else note,
-              "", "Open **report.html** in Artifacts for every figure: learning_curves.png (ASHA's cuts), "
+    lines += ["", (f"Importance (fANOVA; {note}): " + ", ".join(f"`{k}` {v:.2f}" for k, v in imp.items()))
+              if imp else note]
+    if found.confirmed:
+        lines += ["", "**Confirmed** (val AUC at the last epoch over the search's seed and other seeds):", ""]
+        lines += [f"- {c}" for c in found.confirmed[:-1]] + ["", f"**{found.confirmed[-1]}**"]
+    if found.rungs:
+        lines += ["", "ASHA's rungs (Spearman of val AUC there against a later epoch): " + "; ".join(found.rungs) + "."]
+    lines += ["", "Open **report.html** in Artifacts for every figure: learning_curves.png (ASHA's cuts), "
               "param_importance.png, val_auc_vs_*.png, per_label_top.png."]
     return "\n".join(lines)
 
@@ -57,12 +82,18 @@ def _img(path: Path) -> str:
            f'{html.escape(path.name)}</figcaption></figure>'
 
 
-def page(search, top, imp, note, figures: list[Path]) -> str:
+def page(search, top, imp, note, figures: list[Path], found: Findings) -> str:
     esc = html.escape
     rows = "".join(f"<tr><td>{i}</td><td>{esc(t.name)}{' (paper config)' if t.warm else ''}</td>"
                    f"<td>{t.val_auc:.4f}</td><td>{esc(t.status)}</td><td>{len(t.curve)}</td>"
                    f"<td>{esc(_values(t, search))}</td></tr>" for i, t in enumerate(top, 1))
-    ranking = "".join(f"<li>{esc(k)}: {v:.2f}</li>" for k, v in imp.items()) if imp else f"<p>{esc(note)}</p>"
+    ranking = (f"<p>{esc(note)}</p><ol>" + "".join(f"<li>{esc(k)}: {v:.2f}</li>" for k, v in imp.items()) + "</ol>") \
+        if imp else f"<p>{esc(note)}</p>"
+    rung_items = "".join(f"<li>{esc(r)}</li>" for r in found.rungs) or "<li>no rung below the last epoch</li>"
+    confirmed = "" if not found.confirmed else (
+        "<h2>Confirmed</h2><p>The top configs trained again with other seeds (val AUC at the last epoch):</p><ol>"
+        + "".join(f"<li>{esc(c.split('. ', 1)[1])}</li>" for c in found.confirmed[:-1])
+        + f"</ol><p><b>{esc(found.confirmed[-1])}</b></p>")
     tags = search.parent.data.tags
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{esc(search.name)}</title><style>
 body{{font-family:sans-serif;max-width:1100px;margin:2em auto}} table{{border-collapse:collapse}}
@@ -70,8 +101,10 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}} img{{max-width:10
 </style></head><body><h1>{esc(search.name)}</h1>
 <p>{esc(tags.get('cxr.space', ''))} {esc(tags.get('cxr.mode', 'search'))} on {esc(tags.get('cxr.dataset', '?'))}
 ({esc(tags.get('cxr.split', ''))}); {len(search.trials)} trials: {esc(_counts(search))}.
-Values are each trial's last val AUC, as the sampler saw them (ASHA-stopped trials at their cut).</p>
+Values are each trial's last val AUC (ASHA-stopped trials at their cut); trials trained further rank first.</p>
 <h2>Top {len(top)}</h2><table><tr><th>#</th><th>trial</th><th>val AUC</th><th>status</th><th>epochs</th>
-<th>searched values</th></tr>{rows}</table>
-<h2>Importance (fANOVA)</h2><ol>{ranking}</ol>
+<th>searched values</th></tr>{rows}</table>{confirmed}
+<h2>Importance (fANOVA)</h2>{ranking}
+<h2>ASHA's rungs</h2><p>How well val AUC at each rung ranked trials as a later epoch did (Spearman's rho over
+the trials that reached both):</p><ul>{rung_items}</ul>
 <h2>Figures</h2>{''.join(_img(p) for p in figures)}</body></html>"""

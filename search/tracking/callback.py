@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 from ray.tune import Callback
 
+from search.ranking import rank_key
 from search.tracking import view
 from search.tracking.names import run_name
 from search.tracking.outbox import Outbox, Sender
@@ -178,15 +179,19 @@ class MLflowSearchCallback(Callback):
             self.put("tags", key, tags={"cxr.status": "running", view.SEARCH_TAG: self.parent.name})
             self.put("status", key, status="RUNNING", time=now_ms())
         else:
-            flat = flatten(trial.config)
-            keys = list(self.parent.name_keys)
-            warm = any(all(flat.get(k) == v for k, v in w.items()) for w in self.parent.warm)
-            name = run_name(trial.config, keys, self.parent.log_keys) if keys else f"trial-{trial.trial_id}"
+            name, tags = self.new_run(trial)
             self.put("run", key, name=name, parent=self.uid, time=now_ms(), tags={
-                "cxr.role": "trial", "cxr.trial_id": trial.trial_id, "cxr.status": "running",
-                view.SEARCH_TAG: self.parent.name, **({"cxr.warm_start": "paper"} if warm else {})})
+                "cxr.trial_id": trial.trial_id, "cxr.status": "running", view.SEARCH_TAG: self.parent.name, **tags})
             self.put("params", key, params=param_texts(trial.config))
         self.trials[trial.trial_id] = "running"
+
+    def new_run(self, trial) -> tuple[str, dict]:
+        """A new trial's run name and its own tags."""
+        flat = flatten(trial.config)
+        keys = list(self.parent.name_keys)
+        warm = any(all(flat.get(k) == v for k, v in w.items()) for w in self.parent.warm)
+        name = run_name(trial.config, keys, self.parent.log_keys) if keys else f"trial-{trial.trial_id}"
+        return name, {"cxr.role": "trial", **({"cxr.warm_start": "paper"} if warm else {})}
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if trial.trial_id not in self.trials:
@@ -250,7 +255,7 @@ class MLflowSearchCallback(Callback):
         scored = [t for t in trials if isinstance((t.last_result or {}).get("val_auc"), float)
                   and math.isfinite(t.last_result["val_auc"])]
         if scored:
-            best = max(scored, key=lambda t: t.last_result["val_auc"])
+            best = max(scored, key=lambda t: rank_key(int(t.last_result.get("epoch", 0)), t.last_result["val_auc"]))
             self.put("tags", self.uid, tags=tags, run_tags={"cxr.best_run_id": self.key(best)})
             self.put("metrics", self.uid, metrics=[[f"best_{k}", v, now_ms(), 0]
                                                    for k, v in _metrics(best.last_result).items()])

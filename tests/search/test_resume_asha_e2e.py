@@ -1,5 +1,6 @@
 """A search interrupted (Ctrl-C) and resumed makes the same ASHA stop decisions as the same search,
-same seed, run without a break: the rungs come back with the experiment (search/trial_state.py)."""
+same seed, run without a break: the rungs come back with the experiment (search/trial_state.py), and
+so does the Optuna study with the cut trials as PRUNED."""
 from __future__ import annotations
 
 import os
@@ -72,3 +73,21 @@ def test_a_resumed_search_stops_the_same_trials(tmp_path):
     assert cut[2].data.tags["cxr.status"] == "interrupted" and cut[2].info.status == "KILLED"
     run(tmp_path, "cut", "--resume")
     assert decisions(tmp_path, "cut") == whole
+    # the resumed study told Optuna what ASHA did: the cut trials PRUNED with their epoch values
+    study = searcher_study(tmp_path / "rr" / "cut")
+    states = sorted((t.state.name, tuple(t.intermediate_values.values())) for t in study.get_trials())
+    expected = sorted(("PRUNED" if r.data.tags["cxr.status"] == "stopped_early" else "COMPLETE",
+                       tuple(m.value for m in sorted(MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+                                                     .get_metric_history(r.info.run_id, "val_auc"),
+                                                     key=lambda m: m.step)))
+                      for r in trial_runs(tmp_path, "cut"))
+    assert states == expected and "PRUNED" in {s for s, _ in states}
+
+
+def searcher_study(exp: Path):
+    """The Optuna study in the search's newest saved searcher state."""
+    from search.trial_state import ResumableOptunaSearch
+
+    searcher = ResumableOptunaSearch(metric="val_auc", mode="max")
+    searcher.restore(str(max(exp.glob("searcher-state-*.pkl"))))  # named by session start; synced together
+    return searcher._ot_study

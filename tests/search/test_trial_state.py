@@ -5,6 +5,7 @@ from types import SimpleNamespace
 import optuna
 import pytest
 import ray.cloudpickle as pickle
+from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import SearchGenerator
 from ray.tune.search.optuna import OptunaSearch
@@ -66,8 +67,6 @@ def test_a_reported_user_error_ends_the_trial_at_its_first_failure():
 
 
 def optuna_search(cls):
-    from ray import tune
-
     searcher = cls(metric="val_auc", mode="max", points_to_evaluate=[{"loss/lam": 0.5, "heads/fusion": "avg"}])
     searcher.set_search_properties("val_auc", "max", {"loss": {"lam": tune.uniform(0, 2)},
                                                       "heads": {"fusion": tune.choice(["avg", "max"])}})
@@ -137,3 +136,48 @@ def test_the_trials_made_are_counted_from_the_experiment_state(tmp_path, cls, co
     while restored.next_trial() is not None:
         made += 1
     assert made == 3 - counted  # Tune's own would make a 4th trial for a search of 3
+
+
+def test_a_trial_asha_stopped_reaches_optuna_as_pruned_with_its_values_and_survives_a_restore(tmp_path):
+    searcher = ResumableOptunaSearch(metric="val_auc", mode="max", max_t=4)
+    searcher.set_search_properties("val_auc", "max", {"loss": {"lam": tune.uniform(0, 2)}})
+    for tid in ("full", "cut"):
+        searcher.suggest(tid)
+    # Tune's iteration count runs on after a retry from a checkpoint; the value belongs at its epoch
+    searcher.on_trial_result("cut", {"val_auc": 0.58, "epoch": 1, "training_iteration": 1})
+    # ASHA's STOP: Tune hands that result to on_trial_complete alone; Tune's iteration count ran on
+    # after a retry from a checkpoint, the value belongs at its epoch
+    searcher.on_trial_complete("cut", {"val_auc": 0.61, "epoch": 2, "training_iteration": 3})
+    for epoch, auc in enumerate((0.55, 0.60, 0.63), start=1):
+        searcher.on_trial_result("full", {"val_auc": auc, "epoch": epoch, "training_iteration": epoch})
+    searcher.on_trial_complete("full", {"val_auc": 0.66, "epoch": 4, "training_iteration": 4})
+    searcher.save(str(tmp_path / "searcher.pkl"))
+    restored = ResumableOptunaSearch(metric="val_auc", mode="max", max_t=4)
+    restored.restore(str(tmp_path / "searcher.pkl"))
+    for s in (searcher, restored):
+        full, cut = s._ot_study.get_trials()
+        assert cut.state == optuna.trial.TrialState.PRUNED and cut.intermediate_values == {1: 0.58, 2: 0.61}
+        assert full.state == optuna.trial.TrialState.COMPLETE and full.value == 0.66
+        assert full.intermediate_values == {1: 0.55, 2: 0.60, 3: 0.63, 4: 0.66}
+
+
+def test_ray_s_own_search_tells_a_stopped_trial_as_complete():
+    """What the runner had before search/trial_state.py: TPE saw the epoch-2 value as a final one."""
+    searcher = OptunaSearch(metric="val_auc", mode="max")
+    searcher.set_search_properties("val_auc", "max", {"loss": {"lam": tune.uniform(0, 2)}})
+    searcher.suggest("cut")
+    searcher.on_trial_result("cut", {"val_auc": 0.61, "epoch": 2, "training_iteration": 2})
+    searcher.on_trial_complete("cut", {"val_auc": 0.61, "epoch": 2, "training_iteration": 2})
+    assert searcher._ot_study.get_trials()[0].state == optuna.trial.TrialState.COMPLETE
+
+
+def test_an_adopted_trial_cut_early_joins_the_study_as_pruned(tmp_path):
+    searcher = ResumableOptunaSearch(metric="val_auc", mode="max", max_t=4,
+                                     points_to_evaluate=[{"loss/lam": 0.5, "heads/fusion": "avg"}])
+    searcher.set_search_properties("val_auc", "max", {"loss": {"lam": tune.uniform(0, 2)},
+                                                      "heads": {"fusion": tune.choice(["avg", "max"])}})
+    config = {"loss/lam": 1.2, "heads/fusion": "max"}
+    searcher.on_trial_complete("x", result(config, 1, 0.52))
+    adopted = [t for t in searcher._ot_study.get_trials() if t.state != optuna.trial.TrialState.WAITING]
+    assert [(t.state, t.intermediate_values, t.params) for t in adopted] == \
+        [(optuna.trial.TrialState.PRUNED, {1: 0.52}, config)]

@@ -1,0 +1,96 @@
+"""`--confirm K --confirm-seeds S` run: the top K trials' configs trained again with S other seeds, as
+a Tune run of its own (`<search>-confirm`, beside the search, so `--resume` continues it too) whose
+trials are child runs of the search's parent run (search/confirmation.py says what is computed).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+
+from ray import tune
+from ray.tune.search.basic_variant import BasicVariantGenerator
+
+from search import confirmation
+from search.ranking import rank_key
+from search.tracking.callback import MLflowSearchCallback
+from search.trial_state import NoRetryOnUserError
+
+METRIC = "val_auc"
+
+
+def candidates(results, top: int, max_epochs: int) -> list[confirmation.Candidate]:
+    """The top `top` trials that ran every epoch, best first, each with its own seed's value."""
+    full = [r for r in results if not r.error and r.metrics and math.isfinite(r.metrics.get(METRIC, math.nan))
+            and int(r.metrics.get("epoch", 0)) >= max_epochs]
+    full.sort(key=lambda r: rank_key(int(r.metrics["epoch"]), r.metrics[METRIC]), reverse=True)
+    return [confirmation.Candidate(name=r.metrics.get("trial_id", ""), config=r.config,
+                                   trial_id=r.metrics.get("trial_id", ""),
+                                   values={int(r.config["train"]["seed"]): float(r.metrics[METRIC])})
+            for r in full[:top]]
+
+
+def config_key(config: dict) -> str:
+    """A config without its seed: what a confirmation run shares with the trial it re-trains."""
+    rest = copy.deepcopy(config)
+    rest.get("train", {}).pop("seed", None)
+    return json.dumps(rest, sort_keys=True, default=str)
+
+
+def points(cands: list[confirmation.Candidate], seeds: list[int]) -> list[dict]:
+    out = []
+    for c in cands:
+        for seed in seeds:
+            config = copy.deepcopy(c.config)
+            config["train"]["seed"] = seed
+            out.append(config)
+    return out
+
+
+class ConfirmationCallback(MLflowSearchCallback):
+    """Logs the confirmation trials under an existing parent run, named after the trial they re-train."""
+
+    def __init__(self, delivery, parent, max_epochs: int, parent_run_id: str, origins: dict[str, tuple[str, str]]):
+        super().__init__(delivery, parent, max_epochs)
+        self.origins = origins   # config_key of a candidate -> (its trial's run id, its run name)
+        self._restored = {"runs": {self.uid: parent_run_id}, "pending": []}
+        self.started = True      # the parent run exists: never create it
+
+    def setup(self, **info):
+        pass
+
+    def new_run(self, trial) -> tuple[str, dict]:
+        origin = self.origins[config_key(trial.config)]
+        return f"{origin[1]} seed={trial.config['train']['seed']}", {
+            "cxr.role": confirmation.ROLE, confirmation.CONFIRMS_TAG: origin[0]}
+
+    def on_experiment_end(self, trials, **info):
+        for t in trials:
+            if self.trials.get(t.trial_id) in ("running", "retrying from checkpoint"):
+                self._finish(t, "interrupted", "KILLED")
+        self.close()
+
+
+def run(cands: list[confirmation.Candidate], seeds: list[int], trainable, callback: ConfirmationCallback,
+        exp_path: str, name: str, storage: str) -> list[confirmation.Candidate]:
+    """Train every candidate with every seed (or continue that run); -> the candidates, values filled."""
+    if tune.Tuner.can_restore(exp_path):
+        tuner = tune.Tuner.restore(exp_path, trainable=trainable, resume_unfinished=True, resume_errored=True)
+    else:
+        todo = points(cands, seeds)
+        tuner = tune.Tuner(
+            trainable, param_space=todo[0],
+            tune_config=tune.TuneConfig(search_alg=BasicVariantGenerator(points_to_evaluate=todo),
+                                        num_samples=len(todo), trial_dirname_creator=lambda t: f"trial_{t.trial_id}"),
+            run_config=tune.RunConfig(name=name, storage_path=storage, callbacks=[callback, NoRetryOnUserError()],
+                                      failure_config=tune.FailureConfig(max_failures=2),
+                                      checkpoint_config=tune.CheckpointConfig(num_to_keep=1), verbose=1,
+                                      progress_reporter=tune.CLIReporter(metric_columns=["epoch", METRIC],
+                                                                         max_report_frequency=30)))
+    by_key = {config_key(c.config): c for c in cands}
+    for r in tuner.fit():
+        if not r.error and r.metrics and math.isfinite(r.metrics.get(METRIC, math.nan)):
+            by_key[config_key(r.config)].values[int(r.config["train"]["seed"])] = float(r.metrics[METRIC])
+    return cands
+
+
