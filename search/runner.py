@@ -174,10 +174,11 @@ def parent_run(spec: SearchSpec, args, param_space: dict, warm: list, splits, na
     keys = sorted(search_space.searched_keys(param_space), key=lambda k: order.index(k) if k in order else len(order))
     settings = {"search.num_samples": num_samples, "search.seed": args.seed, "search.profile": profile_name(args),
                 "asha.max_t": max_epochs, "asha.grace_period": args.grace_period,
-                "asha.reduction_factor": args.reduction_factor,
-                "search.startup_trials": args.startup_trials or proposals.startup_trials(num_samples),
-                "search.max_concurrent": concurrency(args, num_samples) or "resources",
-                "search.confirm": 0 if args.grid else args.confirm, "search.confirm_seeds": args.confirm_seeds}
+                "asha.reduction_factor": args.reduction_factor, "search.max_concurrent": concurrency(args, num_samples)
+                or "resources"}
+    if not args.grid:
+        settings.update({"search.startup_trials": args.startup_trials or proposals.startup_trials(num_samples),
+                         "search.confirm": args.confirm, "search.confirm_seeds": args.confirm_seeds})
     return ParentRun(
         name=name,
         tags={"cxr.dataset": dataset_label(splits), "cxr.synthetic": str(is_synthetic(splits)).lower(),

@@ -38,8 +38,9 @@ def build(client: MlflowClient, parent: Run, out: Path | None = None) -> Report:
     out = out or Path(tempfile.mkdtemp(prefix="cxr-report-"))
     search = data.load(client, parent)
     top = search.ranked()[:TOP]
-    imp, note = data.importances_at_one_epoch(search)
+    imp, note, epoch = data.importances_at_one_epoch(search)
     rungs = fidelity.agreement(search)
+    note += fidelity.caveat(rungs, epoch) if imp else ""
     found = Findings(fidelity.lines(rungs), confirmed.lines(confirmed.verdict(client, parent, search)))
     out.mkdir(parents=True, exist_ok=True)
     figures = [plots.learning_curves(search, out / "learning_curves.png"),

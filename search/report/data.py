@@ -197,16 +197,16 @@ def importances(study: optuna.Study) -> tuple[dict[str, float], str | None]:
         return {}, f"importance not estimated: {err}"
 
 
-def importances_at_one_epoch(search: Search) -> tuple[dict[str, float], str]:
+def importances_at_one_epoch(search: Search) -> tuple[dict[str, float], str, int | None]:
     """fANOVA over val AUC at one epoch every counted trial reached (Search.comparable), and a note:
-    with importances, which epoch and how many trials; without, why there is no estimate."""
+    with importances, which epoch and how many trials; without, why there is no estimate; and the epoch."""
     epoch, values = search.comparable(MIN_TRIALS_FOR_IMPORTANCE)
     if epoch is None:
         return {}, (f"importance not estimated: no epoch was reached by {MIN_TRIALS_FOR_IMPORTANCE} trials "
-                    f"(fANOVA's minimum here; raise --num-samples or --grace-period)")
+                    f"(fANOVA's minimum here; raise --num-samples or --grace-period)"), None
     imp, note = importances(rebuild_study(search, values))
     left_out = len(search.scored()) - len(values)
     basis = (f"val AUC at epoch {epoch}, the last epoch {len(values)} trials reached"
              + (f" ({left_out} cut earlier left out)" if left_out else ""))
     rough = "; few trials: a rough guide" if len(values) < 2 * MIN_TRIALS_FOR_IMPORTANCE else ""
-    return imp, (note or f"{basis}{rough}")
+    return imp, (note or f"{basis}{rough}"), epoch

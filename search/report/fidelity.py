@@ -82,3 +82,10 @@ def warnings(search: Search, found: list[Agreement]) -> list[str]:
     cuts = ", ".join(f"{a.cut} at epoch {a.rung} (Spearman {a.rho:.2f} vs epoch {a.against})" for a in bad)
     return [f"ASHA cut trials on rungs that ranked them little better than chance: {cuts}; the grace period was "
             f"{grace}: rerun with {advice} so cuts wait for an epoch that ranks trials"]
+
+
+def caveat(found: list[Agreement], epoch: int | None) -> str:
+    """What to make of values at `epoch` when that rung ranked trials poorly ('' otherwise)."""
+    poor = [a for a in found if a.rung == epoch and a.rho is not None and a.rho < UNINFORMATIVE]
+    return (f"; epoch {epoch} ranked trials poorly here (Spearman {poor[0].rho:.2f} vs epoch {poor[0].against}), "
+            "so this says little about the end") if poor else ""

@@ -63,16 +63,26 @@ def test_importance_uses_the_last_epoch_enough_trials_reached_not_each_trials_la
     s = search_of(trials)
     epoch, values = s.comparable(MIN_TRIALS_FOR_IMPORTANCE)
     assert epoch == 4 and sorted(t.name for t, _ in values) == [f"f{i}" for i in range(5)]
-    imp, note = importances_at_one_epoch(s)
+    imp, note, epoch = importances_at_one_epoch(s)
     # the cut trials are the only ones with fusion max: on mixed fidelities it would look decisive
     assert set(imp) == {"loss.lam"} or imp.get("heads.fusion", 0) == 0
+    assert epoch == 4
     assert note == "val AUC at epoch 4, the last epoch 5 trials reached (3 cut earlier left out); few trials: a rough guide"
+
+
+def test_importance_at_a_rung_that_ranked_trials_poorly_says_so():
+    s = search_of([trial(f"f{i}", c, "completed") for i, c in enumerate(FULL)]
+                  + [trial(f"c{i}", c, "stopped_early") for i, c in enumerate(CUT)])
+    found = fidelity.agreement(s)
+    assert fidelity.caveat(found, 1) == ("; epoch 1 ranked trials poorly here (Spearman -0.90 vs epoch 4), so this "
+                                         "says little about the end")
+    assert fidelity.caveat(found, 2) == "" and fidelity.caveat(found, 4) == ""
 
 
 def test_importance_with_no_epoch_reached_by_enough_trials_says_so():
     s = search_of([trial("a", FULL[0], "completed"), trial("b", CUT[0], "stopped_early")])
-    imp, note = importances_at_one_epoch(s)
-    assert imp == {} and "no epoch was reached by 5 trials" in note
+    imp, note, epoch = importances_at_one_epoch(s)
+    assert imp == {} and "no epoch was reached by 5 trials" in note and epoch is None
 
 
 def test_ranked_puts_trials_trained_further_first():
