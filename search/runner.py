@@ -135,9 +135,12 @@ def pick_profile(spec: SearchSpec, args) -> dict:
     return profile
 
 
-# Where neither the paper's space nor the profile says otherwise (spaces/ gives the reasons): ASHA's
-# rungs, and confirmation of the top 3 configs with 2 other seeds (6 full trainings: on real data a
-# small share of a search, and one seed does not separate the top configs; see search/confirmation.py).
+# Where neither the paper's space nor the profile says otherwise (spaces/ gives the reasons):
+# - ASHA's rungs on real data: grace 1, eta 2, unmeasured here (no real data, no pretrained weights on
+#   this machine). Pretrained backbones usually rank configs early, but that is the user's search to
+#   measure: its report gives each rung's rank agreement and the printout warns on uninformative cuts.
+# - Confirmation of the top 3 configs with 2 other seeds: 6 full trainings, a small share of a real
+#   search, and one seed does not separate the top configs (search/confirmation.py).
 ASHA = {"grace_period": 1, "reduction_factor": 2}
 CONFIRM = {"confirm": 3, "confirm_seeds": 2}
 

@@ -1,0 +1,131 @@
+"""Replay benchmark: how good is the pick of each search method, for how much compute, over many seeds?
+
+    python benchmarks/replay.py record [--seeds 0 1 2] [--work DIR]   # the table (hours on 2 cores; resumes)
+    python benchmarks/replay.py [--runs 100]                          # simulate over it (minutes)
+
+`record` (benchmarks/replay_record.py) trains DualCheXNet's 35-cell grid on the CPU profile once per
+seed and writes every cell's val AUC per epoch to benchmarks/data/dualchexnet_cpu_curves.csv.
+The simulation (benchmarks/replay_sim.py) runs, for --runs seeds each: the grid with one seed per
+cell, random search + ASHA, TPE + ASHA as the runner had it (Optuna's default start-up of 10, cut
+trials told as COMPLETE, grace 1, eta 2, 6 trials, the best last value of any trial picked) and as
+it has it now (search/proposals.py), over
+grace periods, reduction factors, budgets and confirmation. It prints per method the trial-epochs
+spent and the regret of the pick (the best cell's seed-mean val AUC minus the pick's), median and
+90th percentile. Confirmation counts in the trial-epochs. The last line is machine-readable.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))        # replay_sim, replay_record
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))    # search, spaces
+
+import numpy as np  # noqa: E402
+import optuna  # noqa: E402
+
+from replay_sim import Method, Table, grid, search  # noqa: E402
+
+DATA = Path(__file__).resolve().parent / "data" / "dualchexnet_cpu_curves.csv"
+CPUS = 2   # the laptop the CPU profile is for: two trials at once
+
+
+def default_method() -> Method:
+    """The no-argument dual_weights run, as the runner configures it (spaces/dualchexnet.py's CPU profile)."""
+    from search import proposals
+    from search.runner import ASHA, CONFIRM
+    from spaces.dualchexnet import SPEC
+
+    cpu = SPEC.cpu
+    n = cpu["num_samples"]
+    chosen = {**ASHA, **CONFIRM, **SPEC.asha, **cpu["asha"], **cpu["confirm"]}
+    return Method("default", num_samples=n, grace=chosen["grace_period"], eta=chosen["reduction_factor"],
+                  concurrency=min(CPUS, proposals.default_concurrency(n)), confirm=chosen["confirm"],
+                  confirm_seeds=chosen["confirm_seeds"])
+
+
+OLD = Method("TPE as it was (start-up 10, cut = COMPLETE, 6 trials, grace 1, eta 2)", sampler="tpe-old",
+             num_samples=6, grace=1, eta=2, concurrency=CPUS, pruned=False, pick_any_epoch=True)
+
+
+def sweep(default: Method) -> list[Method]:
+    """The settings compared: budgets x ASHA x confirmation, for TPE as it is and random search."""
+    out = []
+    for sampler in ("tpe", "random"):
+        for n in (6, 8, 10, 12):
+            for grace, eta in ((1, 2), (1, 3), (2, 2), (2, 3), (3, 2)):
+                for top, seeds in ((0, 0), (2, 1), (2, 2), (3, 1)):
+                    out.append(default.with_(name=f"{sampler} n={n} grace={grace} eta={eta} confirm={top}x{seeds}",
+                                             sampler=sampler, num_samples=n, grace=grace, eta=eta,
+                                             confirm=top, confirm_seeds=seeds))
+    return out
+
+
+def stats(outcomes) -> dict:
+    regrets = [o.regret for o in outcomes]
+    return {"regret_median": statistics.median(regrets), "regret_p90": float(np.percentile(regrets, 90)),
+            "epochs": statistics.median(o.trial_epochs for o in outcomes)}
+
+
+def simulate(table: Table, runs: int, budget: float) -> None:
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    grid_epochs = len(table.curves) * table.max_t
+    g = stats([grid(table, s) for s in range(runs)])
+    default = default_method()
+    rows = {"grid, one seed per cell": g}
+    for m in [OLD, default.with_(sampler="random", name="random + ASHA, the default's settings"), default]:
+        rows[m.name] = stats([search(table, m, s) for s in range(runs)])
+    seeds = sorted({s for c in table.curves.values() for s in c})
+    print(f"replay over {len(table.curves)} cells x {len(seeds)} seeds x {table.max_t} epochs, {runs} simulated "
+          f"searches per method; best cell's seed-mean val AUC {table.best_mean:.4f}; default = {default}\n")
+    _print(rows, grid_epochs)
+    ablation = [default.with_(name="default, Optuna's start-up of 10", startup=10),
+                default.with_(name="default, cut trials told as COMPLETE", pruned=False),
+                default.with_(name="default, every trial at once", concurrency=default.num_samples),
+                default.with_(name="default, one trial at a time", concurrency=1)]
+    print("\nwhat each change does (the default with one setting as it was, or as a large cluster would run it):\n")
+    _print({"default": rows["default"], **{m.name: stats([search(table, m, s) for s in range(runs)])
+                                            for m in ablation}}, grid_epochs)
+    swept = {m.name: stats([search(table, m, s) for s in range(runs)]) for m in sweep(default)}
+    within = {k: v for k, v in swept.items() if v["epochs"] <= budget * grid_epochs}
+    print(f"\nsweep, the {min(15, len(within))} lowest median regrets within {budget:.0%} of the grid's trial-epochs "
+          f"({len(within)} of {len(swept)} settings fit):\n")
+    _print(dict(sorted(within.items(), key=lambda kv: (kv[1]["regret_median"], kv[1]["regret_p90"]))[:15]), grid_epochs)
+    d = rows["default"]
+    print(f"\nreplay default: regret_median={d['regret_median']:.4f} regret_p90={d['regret_p90']:.4f} "
+          f"epochs_share={d['epochs'] / grid_epochs:.3f} grid_regret_median={g['regret_median']:.4f} "
+          f"grid_regret_p90={g['regret_p90']:.4f}")
+
+
+def _print(rows: dict, grid_epochs: int) -> None:
+    print("| method | trial-epochs (median) | share of the grid's | regret median | regret p90 |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, r in rows.items():
+        print(f"| {name} | {r['epochs']:.0f} | {r['epochs'] / grid_epochs:.2f} | {r['regret_median']:.4f} | "
+              f"{r['regret_p90']:.4f} |")
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("command", nargs="?", choices=["simulate", "record"], default="simulate")
+    p.add_argument("--data", type=Path, default=DATA, help="the recorded table (CSV)")
+    p.add_argument("--runs", type=int, default=100, help="simulated searches per method")
+    p.add_argument("--budget", type=float, default=0.3, help="the sweep shows settings within this share of the "
+                   "grid's trial-epochs")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="record: the seeds to train the grid with")
+    p.add_argument("--work", type=Path, default=Path("replay-work"), help="record: where the grid runs go")
+    args = p.parse_args(argv)
+    if args.command == "record":
+        from replay_record import record
+        from spaces.dualchexnet import SPEC
+        record(args.work.resolve(), args.seeds, args.data, SPEC.cpu["config"]["train"]["max_epochs"])
+        return
+    if not args.data.exists():
+        sys.exit(f"error: no recorded table at {args.data}; make it with: python benchmarks/replay.py record")
+    simulate(Table.read(args.data), args.runs, args.budget)
+
+
+if __name__ == "__main__":
+    main()

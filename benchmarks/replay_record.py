@@ -1,0 +1,99 @@
+"""Recording the replay's table: DualCheXNet's grid on the CPU profile, every cell to the last epoch,
+once per seed, each as the user runs it (`search/dual_weights.py --grid`), then every cell's val AUC
+per epoch written to a CSV with the command and code version that made it.
+
+Each seed is one grid run under `<work>/ray_results/grid-s<seed>`; a run that was interrupted is
+continued with `--resume` (Ray Tune restores it), a finished one is only read. So the recording may
+be made in parts, in several sessions, or on another machine whose `<work>` is copied here.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "search" / "dual_weights.py"
+FIELDS = ["seed", "lam", "fusion", "epoch", "val_auc", "trial_s"]
+
+
+def grid_command(work: Path, seed: int | str, max_t: int) -> list[str]:
+    return [sys.executable, str(SCRIPT), "--grid", "--grace-period", str(max_t), "--seed", str(seed),
+            "--storage-path", str(work / "ray_results"), "--name", f"grid-s{seed}",
+            "--tracking-uri", f"sqlite:///{work / 'mlflow.db'}"]
+
+
+def run_grid(work: Path, seed: int, max_t: int) -> None:
+    """The seed's grid run, continued if an earlier one was interrupted; its output in grid-s<seed>.log."""
+    done = work / f"done-s{seed}"
+    if done.exists():
+        return
+    cmd = grid_command(work, seed, max_t)
+    if (work / "ray_results" / f"grid-s{seed}").exists():
+        cmd.append("--resume")
+    print(f"recording seed {seed}: {' '.join(cmd[1:])}", flush=True)
+    start = time.perf_counter()
+    with open(work / f"grid-s{seed}.log", "a") as log:
+        proc = subprocess.run(cmd, cwd=work, stdout=log, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        sys.exit(f"error: the seed-{seed} grid failed (exit {proc.returncode}); see {work / f'grid-s{seed}.log'} "
+                 "and run the same command again to continue it")
+    done.write_text(f"{time.perf_counter() - start:.0f}\n")
+
+
+def fusion_label(config: dict) -> str:
+    heads = config["heads"]
+    return heads["fusion"] if heads["fusion"] != "concat" else f"concat{round(heads['w_d'] * 10)}"
+
+
+def read_grid(work: Path, seed: int, max_t: int) -> list[dict]:
+    """Every cell's per-epoch val AUC from the seed's Ray results (a retried epoch: its last report)."""
+    rows = []
+    for trial in sorted((work / "ray_results" / f"grid-s{seed}").glob("trial_*")):
+        per_epoch, config = {}, None
+        for line in (trial / "result.json").read_text().splitlines():
+            r = json.loads(line)
+            if isinstance(r.get("val_auc"), float) and math.isfinite(r["val_auc"]):
+                per_epoch[r["epoch"]] = (r["val_auc"], r.get("time_this_iter_s", math.nan))
+                config = r["config"]
+        if sorted(per_epoch) != list(range(1, max_t + 1)):
+            sys.exit(f"error: {trial} has epochs {sorted(per_epoch)}, not 1..{max_t}; rerun record to finish it")
+        rows += [{"seed": seed, "lam": config["loss"]["lam"], "fusion": fusion_label(config), "epoch": e,
+                  "val_auc": f"{auc:.6f}", "trial_s": f"{secs:.1f}"} for e, (auc, secs) in sorted(per_epoch.items())]
+    if len(rows) != 35 * max_t:
+        sys.exit(f"error: seed {seed}'s grid has {len(rows) // max_t} finished cells, not 35")
+    return rows
+
+
+def code_versions(work: Path) -> dict[str, str]:
+    """The code version each grid ran (its parent run's cxr.code_version tag), by search name."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{work / 'mlflow.db'}")
+    ids = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(ids, filter_string="tags.`cxr.role` = 'search'")
+    return {r.info.run_name: r.data.tags.get("cxr.code_version", "unknown") for r in runs}
+
+
+def record(work: Path, seeds: list[int], out: Path, max_t: int) -> None:
+    """Run what is missing, then write `out` with every recorded seed (a seed recorded before is kept)."""
+    work.mkdir(parents=True, exist_ok=True)
+    for seed in seeds:
+        run_grid(work, seed, max_t)
+    rows = [r for seed in seeds for r in read_grid(work, seed, max_t)]
+    walls = {s: (work / f"done-s{s}").read_text().strip() for s in seeds}
+    versions = sorted({v for name, v in code_versions(work).items() if name.startswith("grid-s")})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="") as f:
+        f.write(f"# DualCheXNet grid (5 lambdas x 7 fusions), CPU profile, {max_t} epochs, embedded synthetic set\n"
+                f"# recorded by: python benchmarks/replay.py record --seeds {' '.join(map(str, seeds))}\n"
+                f"# each seed S: python search/dual_weights.py {' '.join(grid_command(Path('<work>'), 'S', max_t)[2:])}\n"
+                f"# code version the grids ran: {', '.join(versions)}; grid wall seconds per seed: {walls}\n")
+        writer = csv.DictWriter(f, FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"wrote {len(rows)} rows ({len(seeds)} seed(s) x 35 cells x {max_t} epochs) to {out}")
