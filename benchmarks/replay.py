@@ -35,12 +35,11 @@ CPUS = 2   # the laptop the CPU profile is for: two trials at once
 def default_method() -> Method:
     """The no-argument dual_weights run, as the runner configures it (spaces/dualchexnet.py's CPU profile)."""
     from search import proposals
-    from search.runner import ASHA, CONFIRM
+    from search.runner import defaults
     from spaces.dualchexnet import SPEC
 
-    cpu = SPEC.cpu
-    n = cpu["num_samples"]
-    chosen = {**ASHA, **CONFIRM, **SPEC.asha, **cpu["asha"], **cpu["confirm"]}
+    n = SPEC.cpu["num_samples"]
+    chosen = defaults(SPEC, SPEC.cpu)
     return Method("default", num_samples=n, grace=chosen["grace_period"], eta=chosen["reduction_factor"],
                   concurrency=min(CPUS, proposals.default_concurrency(n)), confirm=chosen["confirm"],
                   confirm_seeds=chosen["confirm_seeds"])
@@ -69,6 +68,10 @@ def stats(outcomes) -> dict:
             "epochs": statistics.median(o.trial_epochs for o in outcomes)}
 
 
+def replayed(table: Table, m: Method, runs: int) -> dict:
+    return stats([search(table, m, s) for s in range(runs)])
+
+
 def simulate(table: Table, runs: int, budget: float) -> None:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     grid_epochs = len(table.curves) * table.max_t
@@ -76,7 +79,7 @@ def simulate(table: Table, runs: int, budget: float) -> None:
     default = default_method()
     rows = {"grid, one seed per cell": g}
     for m in [OLD, default.with_(sampler="random", name="random + ASHA, the default's settings"), default]:
-        rows[m.name] = stats([search(table, m, s) for s in range(runs)])
+        rows[m.name] = replayed(table, m, runs)
     seeds = sorted({s for c in table.curves.values() for s in c})
     print(f"replay over {len(table.curves)} cells x {len(seeds)} seeds x {table.max_t} epochs, {runs} simulated "
           f"searches per method; best cell's seed-mean val AUC {table.best_mean:.4f}; default = {default}\n")
@@ -86,9 +89,8 @@ def simulate(table: Table, runs: int, budget: float) -> None:
                 default.with_(name="default, every trial at once", concurrency=default.num_samples),
                 default.with_(name="default, one trial at a time", concurrency=1)]
     print("\nwhat each change does (the default with one setting as it was, or as a large cluster would run it):\n")
-    _print({"default": rows["default"], **{m.name: stats([search(table, m, s) for s in range(runs)])
-                                            for m in ablation}}, grid_epochs)
-    swept = {m.name: stats([search(table, m, s) for s in range(runs)]) for m in sweep(default)}
+    _print({"default": rows["default"], **{m.name: replayed(table, m, runs) for m in ablation}}, grid_epochs)
+    swept = {m.name: replayed(table, m, runs) for m in sweep(default)}
     within = {k: v for k, v in swept.items() if v["epochs"] <= budget * grid_epochs}
     print(f"\nsweep, the {min(15, len(within))} lowest median regrets within {budget:.0%} of the grid's trial-epochs "
           f"({len(within)} of {len(swept)} settings fit):\n")

@@ -6,13 +6,12 @@ tracking store was checked once, before the search, and is not checked again.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import yaml
 from mlflow.tracking import MlflowClient
 
-from search.ranking import rank_key
+from search import ranking
 from search.storage import local_dir
 from search.tracking import callback, view
 from search.tracking.store import BEST_CONFIG_FILE, absolute_uri
@@ -51,8 +50,8 @@ def trial_error(result) -> str:
 
 def summarize(results, done: Finished):
     """Counts, errors and the best config, printed; the best config also to best_config.yaml. -> the best result."""
-    ok = [r for r in results if not r.error and r.metrics and math.isfinite(r.metrics.get(METRIC, math.nan))]
-    best = max(ok, key=lambda r: rank_key(int(r.metrics.get("epoch", 0)), r.metrics[METRIC])) if ok else None
+    ok = [r for r in results if not r.error and ranking.scored(r.metrics)]
+    best = max(ok, key=lambda r: ranking.result_key(r.metrics)) if ok else None
     print(f"\n{len(results)} trials, {len(ok)} reported, {len(results) - len(ok)} errored.")
     errors = sorted({trial_error(r) for r in results if r.error})
     for message in errors[:5]:

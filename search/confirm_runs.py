@@ -6,24 +6,21 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 
 from ray import tune
 from ray.tune.search.basic_variant import BasicVariantGenerator
 
-from search import confirmation
-from search.ranking import rank_key
+from search import confirmation, ranking
 from search.tracking.callback import MLflowSearchCallback
 from search.trial_state import NoRetryOnUserError
 
-METRIC = "val_auc"
+METRIC = ranking.METRIC
 
 
 def candidates(results, top: int, max_epochs: int) -> list[confirmation.Candidate]:
     """The top `top` trials that ran every epoch, best first, each with its own seed's value."""
-    full = [r for r in results if not r.error and r.metrics and math.isfinite(r.metrics.get(METRIC, math.nan))
-            and int(r.metrics.get("epoch", 0)) >= max_epochs]
-    full.sort(key=lambda r: rank_key(int(r.metrics["epoch"]), r.metrics[METRIC]), reverse=True)
+    full = [r for r in results if not r.error and ranking.scored(r.metrics) and int(r.metrics.get("epoch", 0)) >= max_epochs]
+    full.sort(key=lambda r: ranking.result_key(r.metrics), reverse=True)
     return [confirmation.Candidate(name=r.metrics.get("trial_id", ""), config=r.config,
                                    trial_id=r.metrics.get("trial_id", ""),
                                    values={int(r.config["train"]["seed"]): float(r.metrics[METRIC])})
@@ -65,9 +62,7 @@ class ConfirmationCallback(MLflowSearchCallback):
             "cxr.role": confirmation.ROLE, confirmation.CONFIRMS_TAG: origin[0]}
 
     def on_experiment_end(self, trials, **info):
-        for t in trials:
-            if self.trials.get(t.trial_id) in ("running", "retrying from checkpoint"):
-                self._finish(t, "interrupted", "KILLED")
+        self.mark_interrupted(trials)   # the parent's status and best are the search's, set already
         self.close()
 
 
@@ -89,7 +84,7 @@ def run(cands: list[confirmation.Candidate], seeds: list[int], trainable, callba
                                                                          max_report_frequency=30)))
     by_key = {config_key(c.config): c for c in cands}
     for r in tuner.fit():
-        if not r.error and r.metrics and math.isfinite(r.metrics.get(METRIC, math.nan)):
+        if not r.error and ranking.scored(r.metrics):
             by_key[config_key(r.config)].values[int(r.config["train"]["seed"])] = float(r.metrics[METRIC])
     return cands
 

@@ -145,11 +145,15 @@ ASHA = {"grace_period": 1, "reduction_factor": 2}
 CONFIRM = {"confirm": 3, "confirm_seeds": 2}
 
 
+def defaults(spec: SearchSpec, profile: dict) -> dict:
+    """grace_period, reduction_factor, confirm, confirm_seeds: the profile's, else the paper setup's,
+    else ASHA and CONFIRM above."""
+    return {**ASHA, **CONFIRM, **spec.asha, **profile.get("asha", {}), **profile.get("confirm", {})}
+
+
 def fill_defaults(spec: SearchSpec, profile: dict, args) -> None:
-    """--grace-period / --reduction-factor / --confirm / --confirm-seeds, else the profile's, else the
-    paper setup's, else ASHA and CONFIRM above."""
-    chosen = {**ASHA, **CONFIRM, **spec.asha, **profile.get("asha", {}), **profile.get("confirm", {})}
-    for key, value in chosen.items():
+    """--grace-period / --reduction-factor / --confirm / --confirm-seeds where not given: `defaults`."""
+    for key, value in defaults(spec, profile).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
 

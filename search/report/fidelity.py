@@ -48,9 +48,10 @@ def agreement(search: Search) -> list[Agreement]:
         max_t = max((t.epochs for t in trials), default=0)
     out = []
     for rung in search.rungs():
-        later = [e for e in range(max_t, rung, -1) if len(reached(reached(trials, rung), e)) >= MIN_PAIRS]
+        at_rung = reached(trials, rung)
+        later = [e for e in range(max_t, rung, -1) if len(reached(at_rung, e)) >= MIN_PAIRS]
         against = later[0] if later else max_t
-        both = reached(reached(trials, rung), against)
+        both = reached(at_rung, against)
         rho = None
         if len(both) >= MIN_PAIRS:
             rho = float(spearmanr([t.at(rung) for t in both], [t.at(against) for t in both]).statistic)

@@ -28,7 +28,7 @@ from pathlib import Path
 import yaml
 from ray.tune import Callback
 
-from search.ranking import rank_key
+from search import ranking
 from search.tracking import view
 from search.tracking.names import run_name
 from search.tracking.outbox import Outbox, Sender
@@ -242,9 +242,7 @@ class MLflowSearchCallback(Callback):
         A trial that started and neither completed nor errored was interrupted (Ctrl-C; Tune
         marks it TERMINATED while it cleans up): its run is marked KILLED, as is the parent, and
         `--resume` sets them RUNNING again."""
-        for t in trials:
-            if self.trials.get(t.trial_id) in ("running", "retrying from checkpoint"):
-                self._finish(t, "interrupted", "KILLED")
+        self.mark_interrupted(trials)
         status = {}
         for t in trials:
             s = self.trials.get(t.trial_id)
@@ -252,10 +250,9 @@ class MLflowSearchCallback(Callback):
                 status[s] = status.get(s, 0) + 1
         tags = {f"cxr.trials_{k.replace(' ', '_')}": str(v) for k, v in status.items()}
         tags["cxr.trials_total"] = str(len(trials))
-        scored = [t for t in trials if isinstance((t.last_result or {}).get("val_auc"), float)
-                  and math.isfinite(t.last_result["val_auc"])]
+        scored = [t for t in trials if ranking.scored(t.last_result)]
         if scored:
-            best = max(scored, key=lambda t: rank_key(int(t.last_result.get("epoch", 0)), t.last_result["val_auc"]))
+            best = max(scored, key=lambda t: ranking.result_key(t.last_result))
             self.put("tags", self.uid, tags=tags, run_tags={"cxr.best_run_id": self.key(best)})
             self.put("metrics", self.uid, metrics=[[f"best_{k}", v, now_ms(), 0]
                                                    for k, v in _metrics(best.last_result).items()])
@@ -266,6 +263,12 @@ class MLflowSearchCallback(Callback):
         interrupted = status.get("interrupted", 0) > 0
         self.put("status", self.uid, status="KILLED" if interrupted else "FINISHED", time=now_ms())
         self.close()
+
+    def mark_interrupted(self, trials) -> None:
+        """Trials still running as Tune ends (Ctrl-C) are interrupted: their runs KILLED."""
+        for t in trials:
+            if self.trials.get(t.trial_id) in ("running", "retrying from checkpoint"):
+                self._finish(t, "interrupted", "KILLED")
 
     def close(self) -> None:
         """Wait for the queue up to drain_timeout; write what is left to pending_path."""
