@@ -12,7 +12,7 @@ et al.'s focal default). `--grid`: the paper's λ grid {0.1, 0.3, 0.5}³ (27 tri
 """
 from ray import tune
 
-from spaces import LAPTOP, SMOKE, SearchSpec, profile
+from spaces import LAPTOP, SCRATCH_ASHA, SMOKE, SearchSpec, profile
 from spaces.paper_numbers import PaperRow
 from trainables.data.chexpert import NAMED_POLICIES
 from trainables.papers import SETUPS
@@ -44,6 +44,11 @@ CHEXPERT = {
 
 # From scratch (no ImageNet weights) a higher learning rate is needed.
 SCRATCH_LR = {"space": {"optim": {"lr": tune.loguniform(1e-4, 1e-2)}}, "best": {"optim": {"lr": 1e-3}}}
+# Laptop stand-in backbone: Res2Net-50 from scratch at 48 px reaches 0.59-0.61 val AUC on the
+# embedded set after 4 epochs of 640 images; timm's ResNet-10-T (the same five feature levels,
+# so the same ECA/CSRA heads on layers 2-4) reaches 0.78 with the paper's config after 6 epochs
+# of 1280 images at 64 px, at ~95 images/s on a core.
+CPU_BACKBONE = {"model": {"backbone": "resnet10t"}}
 
 SPEC = SearchSpec(
     name="mlrfnet", script="mlrf_lambdas", description=__doc__,
@@ -51,9 +56,7 @@ SPEC = SearchSpec(
     columns=["model/lam1", "model/lam2", "model/lam3", "model/temperature",
              "loss/alpha", "loss/beta", "loss/shift", "optim/lr"],
     chexpert=CHEXPERT,
-    cpu=profile(LAPTOP, 6, {"optim": {"lr": 1e-3},
-                            "data": {"image_size": 48, "resize": 54, "epoch_images": 640}, "train": {"max_epochs": 4}},
-                space={"optim": {"lr": tune.loguniform(1e-4, 1e-2)}}, best={"optim": {"lr": 1e-3}}),
+    cpu=profile(LAPTOP, 6, {**CPU_BACKBONE, "data": {"epoch_images": 1280}}, asha=SCRATCH_ASHA, **SCRATCH_LR),
     smoke=profile(SMOKE, 3, {"optim": {"lr": 1e-3}}, **SCRATCH_LR),
     paper={"chestxray14": PaperRow("MLRFNet (Res2Net50 + ECA + MRFC, biased focal loss)", "chestxray14", "70/10/20"),
            "chexpert": PaperRow("MLRFNet (U-O&U-Z: U-Ones for Atelectasis/Edema, U-Zeros for others)", "chexpert", "official")},

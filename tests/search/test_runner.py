@@ -68,3 +68,14 @@ def test_cpus_per_trial_falls_back_to_the_environment(monkeypatch):
     assert runner.parse_args(SPEC, []).cpus_per_trial == 6
     monkeypatch.delenv("CXR_TUNE_CPUS_PER_TRIAL")
     assert runner.parse_args(SPEC, []).cpus_per_trial is None
+
+
+def test_asha_and_confirmation_defaults_come_from_the_profile_then_the_paper_setup_then_the_runner():
+    from dataclasses import replace
+
+    from spaces import SCRATCH_ASHA, get
+
+    spec = replace(get("mlrfnet"), asha={"grace_period": 2, "reduction_factor": 3})
+    assert runner.defaults(spec, spec.cpu) == {**SCRATCH_ASHA, "confirm": 0, "confirm_seeds": 2}
+    assert runner.defaults(spec, {}) == {"grace_period": 2, "reduction_factor": 3, "confirm": 3, "confirm_seeds": 2}
+    assert runner.defaults(get("mlrfnet"), {}) == {**runner.ASHA, **runner.CONFIRM}

@@ -13,6 +13,10 @@ modules are then inserted into its `features` Sequential under new names (`cbam1
 Every original parameter keeps its timm name (`features.denseblock1...`, `classifier.*`), so
 this model's state dict is a plain timm DenseNet's plus the CBAM entries. `backbone` may be
 any timm DenseNet (densenet121/161/169/201, densenetblur121d, densenet264d).
+
+`block_config` and `growth_rate` shrink the DenseNet (layers per dense block, channels each
+layer adds); they have no ImageNet weights, so only from scratch. The CPU profile uses one: a
+DenseNet-121 from scratch at 64 px does not learn the embedded set in a laptop's minutes.
 """
 from __future__ import annotations
 
@@ -33,13 +37,25 @@ class AMDenseNet(nn.Module):
     predict_head = "out"
 
     def __init__(self, num_classes: int, backbone: str = "densenet121", pretrained: bool = True,
-                 reduction: int = 16, drop_rate: float = 0.0):
+                 reduction: int = 16, drop_rate: float = 0.0, block_config: list[int] | None = None,
+                 growth_rate: int | None = None):
         super().__init__()
         if not (isinstance(reduction, int) and reduction >= 1):
             raise ValueError(f"model.reduction={reduction!r} must be a positive integer (CBAM MLP ratio; paper 16)")
         if not 0.0 <= drop_rate < 1.0:
             raise ValueError(f"model.drop_rate={drop_rate} must lie in [0, 1)")
-        net = create_backbone(backbone, pretrained, num_classes=0)
+        shape = {k: v for k, v in (("block_config", block_config), ("growth_rate", growth_rate)) if v is not None}
+        if shape and pretrained:
+            raise ValueError(f"model.block_config/growth_rate {shape} have no ImageNet weights; set "
+                             "model.pretrained: false (--no-pretrained) or drop them")
+        if block_config is not None and not (len(block_config) == 4 and all(int(b) >= 1 for b in block_config)):
+            raise ValueError(f"model.block_config={block_config!r} must be 4 positive layer counts (DenseNet-121: "
+                             "[6, 12, 24, 16])")
+        if growth_rate is not None and not (isinstance(growth_rate, int) and growth_rate >= 1):
+            raise ValueError(f"model.growth_rate={growth_rate!r} must be a positive integer (DenseNet-121: 32)")
+        if "block_config" in shape:
+            shape["block_config"] = tuple(int(b) for b in block_config)
+        net = create_backbone(backbone, pretrained, num_classes=0, **shape)
         if not isinstance(net, DenseNet):
             raise ValueError(f"model.backbone={backbone!r} is not a timm DenseNet; AM_DenseNet needs "
                              "one of densenet121, densenet161, densenet169, densenet201")

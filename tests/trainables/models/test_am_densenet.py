@@ -91,3 +91,18 @@ def test_missing_pretrained_weights_give_a_clear_error(monkeypatch):
     monkeypatch.setattr("trainables.models.backbone.timm.create_model", offline)
     with pytest.raises(RuntimeError, match="--no-pretrained"):
         build_model({"name": "am_densenet", "pretrained": True}, 14)
+
+
+def test_a_smaller_densenet_from_scratch_keeps_the_cbam_placement():
+    # init 2 x 16 = 32 channels; block k adds layers x 16, each transition halves: 80, 104, 148
+    m = build_model({"name": "am_densenet", "pretrained": False, "block_config": [3, 4, 6, 3],
+                     "growth_rate": 16}, num_classes=14)
+    assert [b.channel.fc1.in_channels for b in m.cbam_blocks().values()] == [80, 104, 148]
+    assert m.classifier.in_features == 74 + 3 * 16
+    assert m(torch.randn(2, 3, 64, 64))["out"].shape == (2, 14)
+    with pytest.raises(ConfigError, match="no ImageNet weights"):
+        build_model({"name": "am_densenet", "pretrained": True, "growth_rate": 16}, 14)
+    with pytest.raises(ConfigError, match="growth_rate=0 must be a positive integer"):
+        build_model({"name": "am_densenet", "pretrained": False, "growth_rate": 0}, 14)
+    with pytest.raises(ConfigError, match="4 positive layer counts"):
+        build_model({"name": "am_densenet", "pretrained": False, "block_config": [3, 4, 6]}, 14)
