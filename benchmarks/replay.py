@@ -77,6 +77,38 @@ def replayed(table: Table, m: Method, runs: int) -> dict:
     return stats([search(table, m, s) for s in range(runs)])
 
 
+def rung_agreement(table: Table) -> dict[int, list[float]]:
+    """Per seed, Spearman over the cells of each epoch's val AUC against the last epoch's: how well
+    an ASHA cut at that epoch ranks configs as full training does. -> {epoch: [rho per seed]}"""
+    from scipy.stats import spearmanr
+
+    seeds = sorted({s for c in table.curves.values() for s in c})
+    cells = sorted(table.curves)
+    last = table.max_t - 1
+    return {k + 1: [float(spearmanr([table.curves[c][s][k] for c in cells],
+                                    [table.curves[c][s][last] for c in cells]).statistic) for s in seeds]
+            for k in range(last)}
+
+
+def seed_noise(table: Table) -> tuple[float, float]:
+    """(median over cells of the standard deviation of a cell's final val AUC across seeds, standard
+    deviation of the cells' seed-means): how far one seed moves a config against how far configs differ."""
+    finals = [[c[table.max_t - 1] for c in seeds.values()] for seeds in table.curves.values()]
+    return (statistics.median(statistics.stdev(f) for f in finals),
+            statistics.stdev(statistics.fmean(f) for f in finals))
+
+
+def describe(table: Table) -> None:
+    for epoch, rhos in rung_agreement(table).items():
+        print(f"epoch {epoch} vs epoch {table.max_t}: Spearman over the cells, per seed "
+              f"{', '.join(f'{r:.2f}' for r in rhos)} (median {statistics.median(rhos):.2f})")
+    if min(len(c) for c in table.curves.values()) > 1:
+        within, between = seed_noise(table)
+        print(f"a cell's final val AUC across seeds: standard deviation {within:.4f} (median over cells); "
+              f"the cells' seed-means: {between:.4f}")
+    print()
+
+
 def simulate(table: Table, runs: int, budget: float) -> None:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     grid_epochs = len(table.curves) * table.max_t
@@ -88,6 +120,7 @@ def simulate(table: Table, runs: int, budget: float) -> None:
     seeds = sorted({s for c in table.curves.values() for s in c})
     print(f"replay over {len(table.curves)} cells x {len(seeds)} seeds x {table.max_t} epochs, {runs} simulated "
           f"searches per method; best cell's seed-mean val AUC {table.best_mean:.4f}; default = {default}\n")
+    describe(table)
     _print(rows, grid_epochs)
     ablation = [default.with_(name="default, Optuna's start-up of 10", startup=10),
                 default.with_(name="default, cut trials told as COMPLETE", pruned=False),

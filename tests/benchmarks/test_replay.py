@@ -1,10 +1,12 @@
-"""The replay's report: medians and 90th percentiles of regret and trial-epochs, and which settings
-a budget admits."""
+"""The replay's report: medians and 90th percentiles of regret and trial-epochs, which settings a
+budget admits, how well each epoch ranks the cells, and how far a seed moves a cell."""
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from replay import CPU_RUN_EPOCHS, _best_of, stats  # noqa: E402
+from replay import CPU_RUN_EPOCHS, _best_of, rung_agreement, seed_noise, stats  # noqa: E402
 from replay_sim import Outcome  # noqa: E402
 
 
@@ -21,3 +23,21 @@ def test_a_budget_admits_only_the_settings_within_it(capsys):
     out = capsys.readouterr().out
     assert "(1 of 2 settings fit)" in out and "| cheap | 12 | 16 | 0.06 | 0.0200 | 0.0300 |" in out
     assert "dear" not in out
+
+
+def test_rung_agreement_and_seed_noise_on_a_hand_built_table():
+    from replay_sim import LAMBDAS, Table
+
+    # 5 cells (fusion avg), 2 seeds, 3 epochs. Epoch 3 ranks the cells by λ; epoch 2 the same way
+    # for seed 0 and reversed for seed 1; epoch 1 is flat but for one cell.
+    def curve(i, s):
+        return [0.5 + (0.01 if i == 2 else 0.0), 0.5 + 0.01 * (i if s == 0 else -i), 0.6 + 0.01 * i + 0.02 * s]
+
+    t = Table({(lam, "avg"): {s: curve(i, s) for s in (0, 1)} for i, lam in enumerate(LAMBDAS)})
+    got = rung_agreement(t)
+    assert got[2] == pytest.approx([1.0, -1.0])
+    # epoch 1 ranks the cells (2.5, 2.5, 5, 2.5, 2.5), uncorrelated with (1, 2, 3, 4, 5): rho = 0
+    assert got[1] == pytest.approx([0.0, 0.0])
+    within, between = seed_noise(t)
+    assert within == pytest.approx(0.02 / 2 ** 0.5)          # two finals 0.02 apart
+    assert between == pytest.approx(0.01 * 2.5 ** 0.5)        # seed-means 0.61 .. 0.65, step 0.01
