@@ -82,11 +82,10 @@ def rung_agreement(table: Table) -> dict[int, list[float]]:
     an ASHA cut at that epoch ranks configs as full training does. -> {epoch: [rho per seed]}"""
     from scipy.stats import spearmanr
 
-    seeds = sorted({s for c in table.curves.values() for s in c})
     cells = sorted(table.curves)
     last = table.max_t - 1
     return {k + 1: [float(spearmanr([table.curves[c][s][k] for c in cells],
-                                    [table.curves[c][s][last] for c in cells]).statistic) for s in seeds]
+                                    [table.curves[c][s][last] for c in cells]).statistic) for s in table.all_seeds]
             for k in range(last)}
 
 
@@ -95,7 +94,7 @@ def seed_noise(table: Table) -> tuple[float, float]:
     deviation of the cells' seed-means): how far one seed moves a config against how far configs differ."""
     finals = [[c[table.max_t - 1] for c in seeds.values()] for seeds in table.curves.values()]
     return (statistics.median(statistics.stdev(f) for f in finals),
-            statistics.stdev(statistics.fmean(f) for f in finals))
+            statistics.stdev(table.mean(cell) for cell in table.curves))
 
 
 def describe(table: Table) -> None:
@@ -117,8 +116,7 @@ def simulate(table: Table, runs: int, budget: float) -> None:
     rows = {"grid, one seed per cell": g}
     for m in [OLD, default.with_(sampler="random", name="random + ASHA, the default's settings"), default]:
         rows[m.name] = replayed(table, m, runs)
-    seeds = sorted({s for c in table.curves.values() for s in c})
-    print(f"replay over {len(table.curves)} cells x {len(seeds)} seeds x {table.max_t} epochs, {runs} simulated "
+    print(f"replay over {len(table.curves)} cells x {len(table.all_seeds)} seeds x {table.max_t} epochs, {runs} simulated "
           f"searches per method; best cell's seed-mean val AUC {table.best_mean:.4f}; default = {default}\n")
     describe(table)
     _print(rows, grid_epochs)

@@ -61,6 +61,10 @@ class Table:
     def seeds(self, cell) -> list[int]:
         return sorted(self.curves[cell])
 
+    @property
+    def all_seeds(self) -> list[int]:
+        return sorted({s for seeds in self.curves.values() for s in seeds})
+
     def mean(self, cell) -> float:
         return statistics.fmean(c[self.max_t - 1] for c in self.curves[cell].values())
 
