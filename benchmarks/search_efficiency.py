@@ -8,7 +8,8 @@ On the embedded synthetic set with the CPU profile (the no-argument run's setup)
    trials, for each --seeds,
 each as the user runs it (`search/dual_weights.py`, a subprocess), one at a time. It prints, per
 run: the val AUC of its pick (ranked as best_config.yaml ranks trials: trained further first, then val
-AUC), the highest val AUC any trial reached (a cut one too), the trial-epochs trained, and the wall
+AUC; with the profile's --confirm, the confirmed pick and its mean over seeds), the highest val AUC any
+trial reached (a cut one too), the trial-epochs trained (confirmation included), and the wall
 time; then, per search run, the trial-epochs after which its pick first came within --tolerance of
 the grid's best, and their ratio to the grid's trial-epochs.
 Every seed is printed, not the best one. For the grid it also prints how well each epoch's val AUC
@@ -33,7 +34,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # search, spaces
 SCRIPT = ROOT / "search" / "dual_weights.py"
 
+import yaml  # noqa: E402
+
 from search.ranking import rank_key  # noqa: E402
+from search.tracking.store import BEST_CONFIG_FILE  # noqa: E402
 
 
 def run_search(work: Path, name: str, extra: list[str]) -> dict:
@@ -46,14 +50,40 @@ def run_search(work: Path, name: str, extra: list[str]) -> dict:
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit(f"error: {' '.join(cmd)} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
-    epochs = []  # (time, trial, epoch, val_auc)
-    for result in (storage / name).glob("trial_*/result.json"):
+    return {"name": name, "wall": wall, "epochs": result_epochs(storage / name),
+            "confirmed": confirmed(storage, name)}
+
+
+def result_epochs(exp: Path) -> list:
+    """Every epoch result of a Tune run's trials: (time, trial, epoch, val_auc), in time order."""
+    epochs = []
+    for result in exp.glob("trial_*/result.json"):
         for line in result.read_text().splitlines():
             r = json.loads(line)
             if isinstance(r.get("val_auc"), float) and math.isfinite(r["val_auc"]):
                 epochs.append((r["timestamp"], result.parent.name, r["epoch"], r["val_auc"]))
-    epochs.sort()
-    return {"name": name, "wall": wall, "epochs": epochs}
+    return sorted(epochs)
+
+
+def confirmed(storage: Path, name: str) -> dict | None:
+    """A --confirm search's pick, from its best_config.yaml: the val AUC of its own seed, its mean over
+    the seeds, and the trial-epochs the confirmation (`<name>-confirm`, beside the search) trained."""
+    path = storage / name / BEST_CONFIG_FILE
+    metrics = yaml.safe_load(path.read_text())["metrics"] if path.exists() else {}
+    if "val_auc_mean" not in metrics:
+        return None
+    return {"value": metrics["val_auc"], "mean": metrics["val_auc_mean"],
+            "epochs": len(result_epochs(storage / f"{name}-confirm"))}
+
+
+def score(run: dict, target: float) -> tuple[float, str, int, int | None]:
+    """(the pick's val AUC, its mean over seeds or "-", trial-epochs, trial-epochs until the pick is within
+    the target or None). A confirmed pick is known only once the confirmation has run: all its epochs count."""
+    c, epochs = run["confirmed"], run["epochs"]
+    if c is None:
+        return pick(epochs), "-", len(epochs), epochs_to_reach(epochs, target)
+    spent = len(epochs) + c["epochs"]
+    return c["value"], f"{c['mean']:.4f}", spent, spent if c["value"] >= target else None
 
 
 def latest(epochs: list) -> dict:
@@ -124,7 +154,7 @@ def main(argv=None) -> None:
     else:
         g = run_search(work, "grid", ["--grid", "--grace-period", str(max_t), *epochs_flag])
         grid_best, grid_epochs = pick(g["epochs"]), len(g["epochs"])
-        rows.append(("grid (35 cells)", "-", grid_best, grid_best, grid_epochs, g["wall"], None))
+        rows.append(("grid (35 cells)", "-", grid_best, "-", grid_best, grid_epochs, g["wall"], None))
         agree = ", ".join(f"epoch {k} {r:.2f}" for k, r in rank_agreement(g["epochs"]).items())
         print(f"grid: best {grid_best:.4f}, {grid_epochs} trial-epochs, {g['wall']:.0f} s; "
               f"its cells ranked by an early epoch's val AUC against the last (Spearman): {agree}", flush=True)
@@ -133,23 +163,22 @@ def main(argv=None) -> None:
         for seed in args.seeds:
             s = run_search(work, f"asha-tpe-{budget}-s{seed}",
                            ["--num-samples", str(budget), "--seed", str(seed), *epochs_flag])
-            best = pick(s["epochs"])
-            rows.append((f"ASHA+TPE, {budget} trials", seed, best, highest(s["epochs"]), len(s["epochs"]), s["wall"],
-                         epochs_to_reach(s["epochs"], target)))
-            print(f"{rows[-1][0]} seed {seed}: pick {best:.4f}, {len(s['epochs'])} trial-epochs, "
+            best, mean, spent, reach = score(s, target)
+            rows.append((f"ASHA+TPE, {budget} trials", seed, best, mean, highest(s["epochs"]), spent, s["wall"], reach))
+            print(f"{rows[-1][0]} seed {seed}: pick {best:.4f} (mean over seeds {mean}), {spent} trial-epochs, "
                   f"{s['wall']:.0f} s", flush=True)
 
     print(f"\nembedded synthetic set, CPU profile, {max_t} epochs per trial; grid best {grid_best:.4f}, "
           f"target = grid best - {args.tolerance} = {target:.4f}\n")
-    print(f"| run | seed | pick's val AUC | highest val AUC | trial-epochs | wall (s) | trial-epochs until the pick "
-          f"is within {args.tolerance} of the grid's best | share of the grid's |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for run, seed, best, high, n, wall, reach in rows:
+    print(f"| run | seed | pick's val AUC | pick's mean over seeds (confirmed) | highest val AUC | trial-epochs | "
+          f"wall (s) | trial-epochs until the pick is within {args.tolerance} of the grid's best | share of the grid's |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for run, seed, best, mean, high, n, wall, reach in rows:
         reached = "-" if run.startswith("grid") else (reach or "not reached")
         share = f"{reach / grid_epochs:.2f}" if reach else "-"
-        print(f"| {run} | {seed} | {best:.4f} | {high:.4f} | {n} | {wall:.0f} | {reached} | {share} |")
+        print(f"| {run} | {seed} | {best:.4f} | {mean} | {high:.4f} | {n} | {wall:.0f} | {reached} | {share} |")
     for budget in budgets:
-        walls = [row[5] for row in rows if row[0] == f"ASHA+TPE, {budget} trials"]
+        walls = [row[6] for row in rows if row[0] == f"ASHA+TPE, {budget} trials"]
         print(f"ASHA+TPE {budget} trials: median wall {statistics.median(walls):.0f} s over {len(walls)} seed(s)")
     print(f"runs kept in {work}")
 

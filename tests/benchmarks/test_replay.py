@@ -25,6 +25,18 @@ def test_a_budget_admits_only_the_settings_within_it(capsys):
     assert "dear" not in out
 
 
+def test_the_settings_as_good_as_the_grid_are_listed_cheapest_first(capsys):
+    grid = {"regret_median": 0.03, "regret_p90": 0.033}
+    swept = {"dear": {"regret_median": 0.01, "regret_p90": 0.02, "epochs": 60, "epochs_p90": 66},
+             "cheap": {"regret_median": 0.03, "regret_p90": 0.033, "epochs": 40, "epochs_p90": 44},
+             "noisy": {"regret_median": 0.0, "regret_p90": 0.04, "epochs": 20, "epochs_p90": 22}}
+    _best_of(swept, lambda r: r["regret_median"] <= grid["regret_median"] and r["regret_p90"] <= grid["regret_p90"],
+             210, "as good as the grid", key=lambda r: (r["epochs"], r["epochs_p90"]))
+    out = capsys.readouterr().out
+    assert "(2 of 3 settings fit)" in out and "noisy" not in out
+    assert out.index("| cheap | 40 |") < out.index("| dear | 60 |")
+
+
 def test_rung_agreement_and_seed_noise_on_a_hand_built_table():
     from replay_sim import LAMBDAS, Table
 
