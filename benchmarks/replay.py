@@ -58,7 +58,7 @@ def sweep(default: Method) -> list[Method]:
     out = []
     for sampler in ("tpe", "random"):
         for n in (4, 5, 6, 8, 10, 12, 16, 20):
-            for grace, eta in ((1, 2), (1, 3), (2, 2), (2, 3), (3, 2), (4, 2), (6, 2)):
+            for grace, eta in ((1, 2), (1, 3), (2, 2), (2, 3), (3, 2), (3, 3), (4, 2), (4, 3), (6, 2)):
                 for top, seeds in ((0, 0), (2, 1), (2, 2), (3, 1)):
                     out.append(default.with_(name=f"{sampler} n={n} grace={grace} eta={eta} confirm={top}x{seeds}",
                                              sampler=sampler, num_samples=n, grace=grace, eta=eta,

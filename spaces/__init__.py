@@ -29,9 +29,10 @@ LAPTOP = {"model": {"pretrained": False},
           "data": {"image_size": 64, "resize": 72, "batch_size": 16, "epoch_images": 1024, "eval_batch_size": 128},
           "train": {"max_epochs": 6, "threads": 1}}
 # ASHA in the laptop profiles, which train from scratch for 6 epochs: the first cut waits for half
-# the schedule. Over DualCheXNet's 35-cell grid on its CPU profile (benchmarks/replay.py's table),
-# val AUC at epochs 1 and 2 ranks the cells against epoch 6 no better than chance (Spearman 0.08
-# and 0.17, seed 0), at epoch 3 it does (0.61). Cuts at epochs 1-2 drop trials on noise.
+# the schedule. Over DualCheXNet's 35-cell grid on its CPU profile (benchmarks/replay.py's table, 3
+# seeds), val AUC at epochs 1 and 2 ranks the cells against epoch 6 no better than chance (Spearman,
+# median over seeds, 0.14 and 0.17); epoch 3 is the first that ranks them at all (0.37; 0.31-0.61).
+# Cuts at epochs 1-2 drop trials on noise.
 SCRATCH_ASHA = {"grace_period": 3, "reduction_factor": 2}
 # CI: seconds per trial.
 SMOKE = merge(LAPTOP, {"data": {"image_size": 32, "resize": 36, "epoch_images": 64}, "train": {"max_epochs": 2}})
