@@ -49,8 +49,8 @@ GRID = {"loss": {"lam": tune.grid_search([0.0, 0.5, 1.0, 1.5, 2.0])},
 # 3 trials, ASHA's first cut at epoch 3 (SCRATCH_ASHA): about 15 trial-epochs, what 300 s on 2 cores
 # afford (28 s + 16 s per trial-epoch). The replay over the 3-seed table (benchmarks/replay.py, README)
 # says no setting that cheap picks better than the paper's config, which every one of them picks: on
-# this set its seed-mean is 0.045 below the best cell's; matching the grid's pick takes a search of
-# 14-16 trials with confirmation (81-96 trial-epochs, 39-46 % of the grid's).
+# this set its seed-mean is 0.045 below the best cell's. Matching the grid's pick takes a confirmed
+# search: 12 trials of random search (69 trial-epochs, 33 % of the grid's) or 16 of TPE (96, 46 %).
 CPU_FIXED = {"model": {"backbones": CPU_PAIR}, "optim": {"lr": 5e-2}, "train": {"iterative": False}}
 CPU_SPACE = {"model": {"backbones": tune.choice([CPU_PAIR])}, "optim": {"lr": tune.choice([5e-2])},
              "train": {"iterative": tune.choice([False])}}
