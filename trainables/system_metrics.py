@@ -89,3 +89,19 @@ class SystemSampler:
     def close(self) -> None:
         self.stop.set()
         self.thread.join(timeout=5)
+
+    def __enter__(self) -> SystemSampler:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def gpu_peak(device) -> dict[str, float]:
+    """The trial's peak GPU memory so far (what its tensors held at most; the CUDA context and the
+    allocator's cache come on top): what `--trials-per-gpu auto` sizes packing by (search/packing.py)."""
+    import torch
+
+    if getattr(device, "type", str(device)) != "cuda":
+        return {}
+    return {"gpu_peak_gib": torch.cuda.max_memory_allocated(device) / 2 ** 30}

@@ -28,6 +28,7 @@ from trainables.objective import Objective
 from trainables.optim import build_optimizer, build_schedule, step_schedule
 from trainables.registry import ConfigError
 from trainables.stages import Phases, for_stage, make_pipeline, stage2_epoch
+from trainables.system_metrics import SystemSampler, gpu_peak
 
 
 class NonFiniteLoss(UserError, FloatingPointError):
@@ -160,32 +161,34 @@ def run(config: dict, reporter) -> dict:
     pipeline = make_pipeline(for_stage(cfg, stage), splits, device, cpus)
 
     last = {}
-    for epoch in range(start_epoch, max_epochs):
-        if epoch == stage2:  # stage 2: best stage-1 weights, fresh optimizer, 2x images
-            stage = 2
-            if best is not None:
-                model.load_state_dict(best["model"])
-            best = None
-            optimizer, scheduler = fresh_optimizer(model, cfg, stage, stage2)
-            pipeline = make_pipeline(for_stage(cfg, 2), splits, device, cpus)
-        torch.manual_seed(seed * 100_003 + epoch)  # device augmentation draws, resume-consistent
-        train_loss, ips, step = train_epoch(model, objective, phases, optimizer,
-                                            pipeline.train_batches(epoch), device, cfg, epoch, step)
-        result = validate(model, objective, pipeline.val_batches(), device, cfg, splits)
-        if not math.isfinite(result["val_loss"]):
-            raise NonFiniteLoss(f"validation loss is {result['val_loss']} after epoch {epoch + 1}; "
-                                "the model diverged. Lower optim.lr.")
-        step_schedule(scheduler, result["val_loss"])
-        # Ray's trial table shows the first four metrics of a result: the headline ones go first.
-        last = {"epoch": epoch + 1, "val_auc": result["val_auc"], "val_loss": result["val_loss"],
-                "train_loss": train_loss, "images_per_s": ips, "lr": optimizer.param_groups[0]["lr"],
-                "image_size": for_stage(cfg, stage)["data"]["image_size"], **result}
-        checkpoint = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                      "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "step": step}
-        if stage2 is not None and stage == 1:
-            best = _cpu_copy(model, result["val_auc"]) if _better(result["val_auc"], best) else best
-            checkpoint["stage1_best"] = best
-        reporter.report(last, checkpoint)
+    with SystemSampler() as usage:  # the machine's use, per epoch
+        for epoch in range(start_epoch, max_epochs):
+            if epoch == stage2:  # stage 2: best stage-1 weights, fresh optimizer, 2x images
+                stage = 2
+                if best is not None:
+                    model.load_state_dict(best["model"])
+                best = None
+                optimizer, scheduler = fresh_optimizer(model, cfg, stage, stage2)
+                pipeline = make_pipeline(for_stage(cfg, 2), splits, device, cpus)
+            torch.manual_seed(seed * 100_003 + epoch)  # device augmentation draws, resume-consistent
+            train_loss, ips, step = train_epoch(model, objective, phases, optimizer,
+                                                pipeline.train_batches(epoch), device, cfg, epoch, step)
+            result = validate(model, objective, pipeline.val_batches(), device, cfg, splits)
+            if not math.isfinite(result["val_loss"]):
+                raise NonFiniteLoss(f"validation loss is {result['val_loss']} after epoch {epoch + 1}; "
+                                    "the model diverged. Lower optim.lr.")
+            step_schedule(scheduler, result["val_loss"])
+            # Ray's trial table shows the first four metrics of a result: the headline ones go first.
+            last = {"epoch": epoch + 1, "val_auc": result["val_auc"], "val_loss": result["val_loss"],
+                    "train_loss": train_loss, "images_per_s": ips, "lr": optimizer.param_groups[0]["lr"],
+                    "image_size": for_stage(cfg, stage)["data"]["image_size"], **result, **usage.take(),
+                    **gpu_peak(device)}
+            checkpoint = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                          "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "step": step}
+            if stage2 is not None and stage == 1:
+                best = _cpu_copy(model, result["val_auc"]) if _better(result["val_auc"], best) else best
+                checkpoint["stage1_best"] = best
+            reporter.report(last, checkpoint)
     return last
 
 
