@@ -33,17 +33,18 @@ from search.tracking import view
 from search.tracking.names import run_name
 from search.tracking.outbox import Outbox, Sender
 from search.tracking.store import BEST_CONFIG_FILE, MAX_PARAM, SPACE_FILE, param_texts
+from search.tracking.usage import SYSTEM_PREFIX, Usage
 from search.trial_state import error_line
 from trainables.checkpoints import INPUTS_KEY
 from trainables.config import flatten
 
-LOGGED = ("val_auc", "val_wauc", "val_loss", "train_loss", "images_per_s", "lr", "epoch", "image_size")
+LOGGED = ("val_auc", "val_wauc", "val_loss", "train_loss", "images_per_s", "lr", "epoch", "image_size", "gpu_peak_gib")
 
 
 def _metrics(result: dict) -> dict:
     out = {}
     for key, value in result.items():
-        if (key in LOGGED or key.startswith("val_auc/")) and isinstance(value, (int, float)) \
+        if (key in LOGGED or key.startswith(("val_auc/", SYSTEM_PREFIX))) and isinstance(value, (int, float)) \
                 and math.isfinite(value):
             out[key] = float(value)
     return out
@@ -102,6 +103,7 @@ class MLflowSearchCallback(Callback):
         self.uid = uuid.uuid4().hex[:12]  # the parent's run key; trials are <uid>/<trial id>
         self.started = False
         self.trials: dict[str, str] = {}   # trial id -> cxr.status
+        self.usage = Usage()   # GPU-hours, trial-epochs, placement per trial
         self._restored: dict = {}
         self._outbox = None
 
@@ -113,7 +115,7 @@ class MLflowSearchCallback(Callback):
     def __setstate__(self, state):
         state = _from_old_pickle(dict(state)) if "delivery" not in state else dict(state)
         # pickled before the outbox existed: these came later
-        defaults = {"uid": uuid.uuid4().hex[:12], "started": False, "trials": {}, "_restored": {}}
+        defaults = {"uid": uuid.uuid4().hex[:12], "started": False, "trials": {}, "_restored": {}, "usage": Usage()}
         self.__dict__.update({**defaults, **state, "_outbox": None})
 
     # -- saved state ------------------------------------------------------------------------
@@ -124,7 +126,7 @@ class MLflowSearchCallback(Callback):
         pending = outbox.pending() if outbox else self._restored.get("pending", [])
         runs = dict(outbox.sender.runs) if outbox else self._restored.get("runs", {})
         return {"uid": self.uid, "started": self.started, "trials": dict(self.trials), "runs": runs,
-                "pending": pending}
+                "pending": pending, "usage": self.usage.state()}
 
     def set_state(self, state):
         if "parent_id" in state and "uid" not in state:  # saved before the outbox existed: same runs
@@ -134,6 +136,7 @@ class MLflowSearchCallback(Callback):
         self.uid = state.get("uid", self.uid)
         self.started = state.get("started", False)
         self.trials = dict(state.get("trials", {}))
+        self.usage = Usage(state.get("usage"))
         self._restored = {"runs": state.get("runs", {}), "pending": state.get("pending", [])}
         if self._outbox is not None:
             self._outbox.sender.runs.update(self._restored["runs"])
@@ -198,9 +201,11 @@ class MLflowSearchCallback(Callback):
             return
         step = int(result.get("epoch", iteration))
         ts = int(result.get("timestamp", 0) * 1000)
-        metrics = [[k, v, ts, step] for k, v in _metrics(result).items()]
-        if metrics:
-            self.put("metrics", self.key(trial), metrics=metrics)
+        cost, placed = self.usage.on_result(trial.trial_id, result, trial.placement_group_factory.required_resources)
+        metrics = [[k, v, ts, step] for k, v in {**_metrics(result), **cost}.items()]
+        self.put("metrics", self.key(trial), metrics=metrics)
+        if placed:
+            self.put("tags", self.key(trial), tags=placed)
         if isinstance(result.get(INPUTS_KEY), str):  # the trial's first report of a session
             self.put("inputs", self.key(trial), datasets=json.loads(result[INPUTS_KEY]))
 
@@ -260,6 +265,7 @@ class MLflowSearchCallback(Callback):
                      text=yaml.safe_dump({"config": best.config}, sort_keys=False))
         else:
             self.put("tags", self.uid, tags=tags)
+        self.put("metrics", self.uid, metrics=[[k, v, now_ms(), 0] for k, v in self.usage.totals().items()])
         interrupted = status.get("interrupted", 0) > 0
         self.put("status", self.uid, status="KILLED" if interrupted else "FINISHED", time=now_ms())
         self.close()

@@ -9,6 +9,10 @@ from mlflow.tracking import MlflowClient
 
 from search.tracking.callback import Delivery, MLflowSearchCallback, ParentRun
 
+from ray.tune.execution.placement_groups import PlacementGroupFactory
+
+ONE_CPU = PlacementGroupFactory([{"CPU": 1}])   # what a trial on the laptop holds
+
 OLD = Path(__file__).resolve().parents[1] / "data" / "callback_5ef6d3d.pkl"
 
 
@@ -23,9 +27,11 @@ def test_an_old_pickled_callback_keeps_its_settings_and_logs_the_same_parent_and
     assert cb.max_epochs == 2 and not cb.started
 
     cb.setup()
-    warm = SimpleNamespace(trial_id="t1", config={"loss": {"lam": 0.5}, "optim": {"lr": 0.001}},
+    warm = SimpleNamespace(placement_group_factory=ONE_CPU, trial_id="t1",
+                           config={"loss": {"lam": 0.5}, "optim": {"lr": 0.001}},
                            last_result={"epoch": 2, "val_auc": 0.7}, error_file=None)
-    cut = SimpleNamespace(trial_id="t2", config={"loss": {"lam": 1.5}, "optim": {"lr": 0.01}},
+    cut = SimpleNamespace(placement_group_factory=ONE_CPU, trial_id="t2",
+                          config={"loss": {"lam": 1.5}, "optim": {"lr": 0.01}},
                           last_result={"epoch": 1, "val_auc": 0.6}, error_file=None)
     for t in (warm, cut):
         cb.on_trial_start(0, [warm, cut], t)

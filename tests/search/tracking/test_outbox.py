@@ -13,6 +13,10 @@ from search.tracking.callback import Delivery, MLflowSearchCallback, ParentRun
 from search.tracking.outbox import Outbox, Sender
 from tests.user_errors import user_error
 
+from ray.tune.execution.placement_groups import PlacementGroupFactory
+
+ONE_CPU = PlacementGroupFactory([{"CPU": 1}])   # what a trial on the laptop holds
+
 EXPERIMENT = "queue-test"
 DATASET = {"name": "nih train", "digest": "a" * 12, "source_type": "local", "source": '{"uri": "/data/nih"}',
            "profile": '{"images": 3}', "context": "train"}
@@ -196,17 +200,18 @@ def test_the_callback_state_carries_undelivered_events_to_a_restarted_driver(tmp
     monkeypatch.setattr("search.tracking.outbox.BACKOFF", (0.05, 0.2))
     uri, client = store(tmp_path)
     cb = callback(uri if not down else "http://127.0.0.1:9", 2, pending_path=str(tmp_path / "p.jsonl"), drain_timeout=5)
-    trial = SimpleNamespace(trial_id="t1", config={"loss": {"lam": 0.5}}, last_result={"epoch": 1, "val_auc": 0.6},
-                            error_file=None)
+    trial = SimpleNamespace(placement_group_factory=ONE_CPU, trial_id="t1", config={"loss": {"lam": 0.5}},
+                            last_result={"epoch": 1, "val_auc": 0.6}, error_file=None)
     cb.setup()
     cb.on_trial_start(0, [trial], trial)
-    cb.on_trial_result(1, [trial], trial, {"epoch": 1, "val_auc": 0.6, "timestamp": 5,
-                                           "cxr_inputs": json.dumps([DATASET])})  # a trial's first report
+    first = {"epoch": 1, "val_auc": 0.6, "timestamp": 5, "hostname": "h", "node_ip": "10.0.0.2",
+             "cxr_inputs": json.dumps([DATASET])}   # a trial's first report
+    cb.on_trial_result(1, [trial], trial, first)
     if not down:
         assert cb.outbox.drain(10)
     state = cb.get_state()  # what Tune saves with the experiment
-    # the parent's run and view (it has no params); the trial's run, params, metrics and inputs
-    assert len(state["pending"]) == (6 if down else 0)
+    # the parent's run and view (it has no params); the trial's run, params, metrics, placement tags and inputs
+    assert len(state["pending"]) == (7 if down else 0)
     cb.outbox.close()
     restarted = callback(uri, 2, pending_path=str(tmp_path / "p.jsonl"), drain_timeout=10)
     restarted.set_state(state)
@@ -232,7 +237,8 @@ def test_state_saved_before_the_outbox_keeps_logging_to_the_same_runs(tmp_path):
     child = client.create_run(exp_id, tags={"cxr.role": "trial", "mlflow.parentRunId": parent}).info.run_id
     cb = callback(uri, 1, drain_timeout=10)
     cb.set_state({"parent_id": parent, "runs": {"t1": child}})  # saved by a cxr-tune without the outbox
-    trial = SimpleNamespace(trial_id="t1", config={}, last_result={"epoch": 1, "val_auc": 0.7}, error_file=None)
+    trial = SimpleNamespace(placement_group_factory=ONE_CPU, trial_id="t1", config={},
+                            last_result={"epoch": 1, "val_auc": 0.7}, error_file=None)
     cb.setup()
     cb.on_trial_result(1, [trial], trial, {"epoch": 1, "val_auc": 0.7, "timestamp": 5})
     cb.on_trial_complete(1, [trial], trial)
@@ -248,8 +254,8 @@ def test_the_journal_spans_driver_sessions_and_a_clean_end_removes_stale_pending
 
     files = {"pending_path": str(tmp_path / "rr" / "mlflow_pending.jsonl"),
              "journal_path": str(tmp_path / "rr" / "mlflow_events.jsonl")}
-    trial = SimpleNamespace(trial_id="t1", config={"loss": {"lam": 0.5}}, last_result={"epoch": 1, "val_auc": 0.6},
-                            error_file=None)
+    trial = SimpleNamespace(placement_group_factory=ONE_CPU, trial_id="t1", config={"loss": {"lam": 0.5}},
+                            last_result={"epoch": 1, "val_auc": 0.6}, error_file=None)
     dead = callback("http://127.0.0.1:9", 2, drain_timeout=0.2, **files)
     dead.setup()
     dead.on_trial_start(0, [trial], trial)
