@@ -5,6 +5,7 @@ import argparse
 import os
 from pathlib import Path
 
+from search import packing
 from search.tracking.store import add_tracking_flag
 from spaces import SearchSpec
 from trainables.errors import Parser, UsageError, at_least
@@ -29,6 +30,10 @@ def parse_args(spec: SearchSpec, argv=None) -> argparse.Namespace:
     p.add_argument("--gpus-per-trial", type=at_least(0.0, float), default=_env_float("CXR_TUNE_GPUS_PER_TRIAL", 0.0),
                    help="fractions allowed; env CXR_TUNE_GPUS_PER_TRIAL (an autoscaling cluster has no GPU "
                         "when the search starts: set it there); default 1 if the cluster has GPUs now, else 0")
+    p.add_argument("--trials-per-gpu", type=packing.parse, default=os.environ.get("CXR_TUNE_TRIALS_PER_GPU"),
+                   metavar="N|auto", help="trials sharing one GPU (1-4), each with 1/N of its CPUs; auto: as many as "
+                   "measured peak memory and images/s say (search/packing.py); a trial that runs out of GPU memory "
+                   "is retried alone; env CXR_TUNE_TRIALS_PER_GPU; default: one trial per GPU (--gpus-per-trial)")
     p.add_argument("--memory-per-trial", type=at_least(0.01, float), default=None, metavar="GIB",
                    help="memory Ray reserves for each trial, GiB (default: none reserved)")
     p.add_argument("--confirm", type=at_least(0), default=None, metavar="K",
@@ -58,7 +63,10 @@ def parse_args(spec: SearchSpec, argv=None) -> argparse.Namespace:
                    help="start from ImageNet weights (the default for real data)")
     p.add_argument("--no-pretrained", dest="pretrained", action="store_false",
                    help="train from scratch (the default on the synthetic set)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.trials_per_gpu is not None and args.gpus_per_trial is not None:
+        raise UsageError("--trials-per-gpu and --gpus-per-trial both say how much GPU a trial gets; give one")
+    return args
 
 
 def _env_float(name: str, low: float) -> float | None:

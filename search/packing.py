@@ -15,12 +15,17 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from ray.tune import Callback
 
 from trainables.errors import UsageError
 
 MEASURED = Path(__file__).parent / "data" / "gpu_packing.json"
+# Peaks the user's own trials measured (search/packing.PeakRecorder), merged over MEASURED.
+USER_MEASURED = Path(os.environ.get("CXR_TUNE_CACHE", "~/.cache/cxr-tune")).expanduser() / "gpu_packing.json"
 # Left free on the GPU: every process holds its own CUDA context (~0.5 GiB, outside
 # max_memory_allocated) and the caching allocator fragments; 10 % plus a context per trial.
 HEADROOM = 0.10
@@ -55,6 +60,16 @@ def share(per_gpu: int, cpus_per_gpu: float) -> dict:
     return {"gpu": round(gpu, 4), "cpu": max(1, math.floor(cpus_per_gpu / per_gpu))}
 
 
+def setup_keys(param_space: dict) -> list[str]:
+    """The setup key of every model a search's space may build (a searched backbone: each choice)."""
+    model = param_space.get("model", {})
+    for field in ("backbones", "backbone"):
+        choices = getattr(model.get(field), "categories", None)
+        if choices:
+            return [setup_key({**param_space, "model": {**model, field: c}}) for c in choices]
+    return [setup_key(param_space)]
+
+
 def setup_key(config: dict) -> str:
     """What a trial's GPU memory depends on: model and backbones, image size, batch size, compile mode."""
     model, data, train = config.get("model", {}), config.get("data", {}), config.get("train", {})
@@ -63,20 +78,57 @@ def setup_key(config: dict) -> str:
             f"batch {data.get('batch_size')} compile={train.get('compile', 'off')}")
 
 
-def load(path: Path = MEASURED) -> dict:
-    """{gpu model: {setup key: {"peak_gib": float, "img_s": {K: float}}}}; empty when none is shipped."""
-    if not path.exists():
-        return {}
-    return json.loads(path.read_text())
+def load(path: Path = MEASURED, user: Path | None = None) -> dict:
+    """{gpu model: {setup key: {"peak_gib": float, "img_s": {K: float}}}}: the shipped measurements,
+    each peak raised to what the user's own trials reached (`user`, default USER_MEASURED)."""
+    out = json.loads(path.read_text()) if path.exists() else {}
+    user = USER_MEASURED if user is None else user
+    mine = json.loads(user.read_text()) if user.exists() else {}
+    for gpu, setups in mine.items():
+        for key, entry in setups.items():
+            have = out.setdefault(gpu, {}).setdefault(key, {})
+            have["peak_gib"] = max(have.get("peak_gib", 0.0), entry["peak_gib"])
+    return out
+
+
+def remember(peaks: dict, user: Path | None = None) -> None:
+    """Add {gpu model: {setup key: peak GiB}} from a search's trials to the user's measurements."""
+    user = USER_MEASURED if user is None else user
+    mine = json.loads(user.read_text()) if user.exists() else {}
+    for gpu, setups in peaks.items():
+        for key, peak in setups.items():
+            entry = mine.setdefault(gpu, {}).setdefault(key, {"peak_gib": 0.0})
+            entry["peak_gib"] = max(entry["peak_gib"], peak)
+    user.parent.mkdir(parents=True, exist_ok=True)
+    user.write_text(json.dumps(mine, indent=1, sort_keys=True))
+
+
+def _entry(key: str, gpu_name: str, measured: dict) -> dict | None:
+    """The setup's measurement on this GPU model, else its peak memory measured on another."""
+    here = measured.get(gpu_name, {}).get(key)
+    if here and "peak_gib" in here:
+        return here
+    peaks = [m[key]["peak_gib"] for m in measured.values() if "peak_gib" in m.get(key, {})]
+    return {"peak_gib": max(peaks)} if peaks else None
+
+
+def auto_for_space(keys: list[str], gpu_name: str, gpu_gib: float, cpus_per_gpu: float, measured: dict) -> Packing:
+    """`auto` for a search whose trials may build any of `keys`: sized for the one with the largest
+    measured peak; one per GPU while any of them is unmeasured."""
+    entries = {k: _entry(k, gpu_name, measured) for k in keys}
+    missing = [k for k, e in entries.items() if e is None]
+    if missing:
+        return auto(missing[0], gpu_name, gpu_gib, cpus_per_gpu, {})
+    worst = max(keys, key=lambda k: entries[k]["peak_gib"])
+    return auto(worst, gpu_name, gpu_gib, cpus_per_gpu, measured)
 
 
 def auto(key: str, gpu_name: str, gpu_gib: float, cpus_per_gpu: float, measured: dict) -> Packing:
     """How many trials of setup `key` share one `gpu_name` GPU with `gpu_gib` GiB, and why."""
-    entry = measured.get(gpu_name, {}).get(key) or next(
-        (m[key] for m in measured.values() if key in m and "peak_gib" in m[key]), None)
-    if not entry or "peak_gib" not in entry:
-        return Packing(1, f"no measured peak GPU memory for {key}: one trial per GPU "
-                          "(measure it with benchmarks/gpu_packing.py, or pass --trials-per-gpu N)")
+    entry = _entry(key, gpu_name, measured)
+    if not entry:
+        return Packing(1, f"no measured peak GPU memory for {key}: one trial per GPU (measure it with "
+                          "benchmarks/gpu_packing.py or one search with --trials-per-gpu 1, or pass --trials-per-gpu N)")
     room = gpu_gib * (1 - HEADROOM)
     by_memory = int(room // (entry["peak_gib"] + CONTEXT_GIB))
     by_cpu = int(max(1, cpus_per_gpu))
@@ -90,3 +142,72 @@ def auto(key: str, gpu_name: str, gpu_gib: float, cpus_per_gpu: float, measured:
         return Packing(best, f"{best} per GPU: the most images/s measured on {gpu_name} for {key} "
                              f"({gain:.2f}x one trial), within what fits ({limits})")
     return Packing(fits, f"{fits} per GPU: what fits ({limits}); no images/s measured on {gpu_name}")
+
+
+def cpus_per_gpu(nodes: list[dict]) -> float | None:
+    """CPUs per GPU on the scarcest alive GPU node (None: no GPU node is up)."""
+    ratios = [n["Resources"]["CPU"] / n["Resources"]["GPU"] for n in nodes
+              if n.get("Alive") and n["Resources"].get("GPU") and n["Resources"].get("CPU")]
+    return min(ratios) if ratios else None
+
+
+def plan(choice: int | str, param_space: dict, nodes: list[dict], probe, measured: dict | None = None
+         ) -> tuple[dict, dict, str]:
+    """(what each trial asks for, what a trial retried alone asks for, the line that says why).
+    `probe()` -> (GPU model, GiB) of a GPU node's GPU, or None when none answers."""
+    per_cpu = cpus_per_gpu(nodes)
+    if per_cpu is None:
+        raise UsageError("--trials-per-gpu: no GPU node is up; start the search on a cluster with GPU nodes "
+                         "(or drop the flag)")
+    if choice == "auto":
+        gpu = probe()
+        if gpu is None:
+            packed = Packing(1, "no GPU answered the probe for its model and memory: one trial per GPU")
+        else:
+            packed = auto_for_space(setup_keys(param_space), gpu[0], gpu[1], per_cpu,
+                                    load() if measured is None else measured)
+    else:
+        packed = Packing(int(choice), f"{choice} per GPU (--trials-per-gpu)")
+    alone = {"cpu": max(1, math.floor(per_cpu)), "gpu": 1}
+    return share(packed.per_gpu, per_cpu), alone, f"trials per GPU: {packed.reason}"
+
+
+def probe_gpu(timeout_s: float = 120) -> tuple[str, float] | None:
+    """(model, GiB) of a GPU on a GPU node, from a task that holds it for a moment; None when no GPU
+    answers in time (an autoscaler still starting one)."""
+    import ray
+
+    @ray.remote(num_gpus=1, num_cpus=0)
+    def describe() -> tuple[str, float]:
+        import torch
+
+        props = torch.cuda.get_device_properties(0)
+        return props.name, props.total_memory / 2 ** 30
+
+    ref = describe.remote()
+    try:
+        return ray.get(ref, timeout=timeout_s)
+    except ray.exceptions.GetTimeoutError:
+        ray.cancel(ref, force=True)
+        return None
+
+
+class PeakRecorder(Callback):
+    """The peak GPU memory each setup reached in this search's trials (reported per epoch as
+    gpu_peak_gib with gpu_name, trainables/system_metrics.py), added to the user's measurements at
+    the end, so the next `--trials-per-gpu auto` of the same setup can pack by it."""
+
+    def __init__(self, user: Path | None = None):
+        self.user = user
+        self.peaks: dict[str, dict[str, float]] = {}
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        peak, gpu = result.get("gpu_peak_gib"), result.get("gpu_name")
+        if isinstance(peak, float) and isinstance(gpu, str):
+            setups = self.peaks.setdefault(gpu, {})
+            key = setup_key(trial.config)
+            setups[key] = max(setups.get(key, 0.0), peak)
+
+    def on_experiment_end(self, trials, **info):
+        if self.peaks:
+            remember(self.peaks, self.user)

@@ -15,13 +15,12 @@ from pathlib import Path
 
 import ray
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.sample import Domain
 
 import search
 import spaces
 import trainables
-from search import proposals, search_space
+from search import packing, proposals, search_space
 from search.after_search import ConfirmPlan, Finished, after_search
 from search.flags import parse_args
 from search.resources import GIB, autoscaling, check_resources
@@ -29,6 +28,7 @@ from search.storage import is_remote, latest_search
 from search.tracking.callback import Delivery, MLflowSearchCallback, ParentRun
 from search.tracking.check import check_tracking
 from search.tracking.space import to_json
+from search.oom_retry import PackedASHA
 from search.trial_state import AshaState, NoRetryOnUserError, ResumableOptunaSearch, ResumableSearchGenerator
 from spaces import SearchSpec
 from trainables.config import flatten, merge, resolve
@@ -158,17 +158,25 @@ def fill_defaults(spec: SearchSpec, profile: dict, args) -> None:
             setattr(args, key, value)
 
 
-def trial_resources(args) -> dict:
-    """What each trial asks Ray for, checked against the nodes there are (search/resources.py)."""
+def trial_resources(args, param_space: dict) -> tuple[dict, dict | None]:
+    """What each trial asks Ray for, checked against the nodes there are (search/resources.py), and
+    with --trials-per-gpu what a packed trial that ran out of GPU memory gets for its retry."""
     connect_ray()
-    gpus = args.gpus_per_trial
-    if gpus is None:
-        gpus = 1 if ray.cluster_resources().get("GPU", 0) else 0
-    cpus = args.cpus_per_trial if args.cpus_per_trial is not None else default_cpus(gpus, ray.nodes())
+    alone = None
+    if args.trials_per_gpu is not None:
+        shared, alone, why = packing.plan(args.trials_per_gpu, param_space, ray.nodes(), packing.probe_gpu)
+        print(why, flush=True)
+        cpus, gpus = (args.cpus_per_trial or shared["cpu"]), shared["gpu"]
+    else:
+        gpus = args.gpus_per_trial
+        if gpus is None:
+            gpus = 1 if ray.cluster_resources().get("GPU", 0) else 0
+        cpus = args.cpus_per_trial if args.cpus_per_trial is not None else default_cpus(gpus, ray.nodes())
     memory = (args.memory_per_trial or 0) * GIB
     check_resources({"CPU": cpus, "GPU": gpus, "memory": memory}, ray.nodes(), autoscaling())
-    print(f"each trial gets {cpus:g} CPU(s) and {gpus:g} GPU(s) (--cpus-per-trial, --gpus-per-trial)")
-    return {"cpu": cpus, "gpu": gpus, **({"memory": memory} if memory else {})}
+    print(f"each trial gets {cpus:g} CPU(s) and {gpus:g} GPU(s) (--cpus-per-trial, --gpus-per-trial, "
+          "--trials-per-gpu)")
+    return {"cpu": cpus, "gpu": gpus, **({"memory": memory} if memory else {})}, alone
 
 
 def parent_run(spec: SearchSpec, args, param_space: dict, warm: list, splits, name: str, exp_path: str,
@@ -205,12 +213,13 @@ MLFLOW_CALL_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUE
 
 
 def new_tuner(spec: SearchSpec, args, trainable, param_space: dict, warm: list, callback, name: str, storage: str,
-              num_samples: int, max_epochs: int) -> tune.Tuner:
+              num_samples: int, max_epochs: int, alone: dict | None = None) -> tune.Tuner:
+    """`alone`: what a packed trial that ran out of GPU memory gets for its retry (search/oom_retry.py)."""
     searcher = None if args.grid else ResumableSearchGenerator(ResumableOptunaSearch(
         metric=METRIC, mode=MODE, sampler=proposals.tpe_sampler(args.seed, num_samples, args.startup_trials),
         points_to_evaluate=warm, max_t=max_epochs))
-    scheduler = ASHAScheduler(time_attr="epoch", metric=METRIC, mode=MODE, max_t=max_epochs,
-                              grace_period=args.grace_period, reduction_factor=args.reduction_factor)
+    scheduler = PackedASHA(time_attr="epoch", metric=METRIC, mode=MODE, max_t=max_epochs, alone=alone,
+                           grace_period=args.grace_period, reduction_factor=args.reduction_factor)
     return tune.Tuner(
         trainable, param_space=param_space,
         tune_config=tune.TuneConfig(
@@ -218,7 +227,7 @@ def new_tuner(spec: SearchSpec, args, trainable, param_space: dict, warm: list, 
             max_concurrent_trials=concurrency(args, num_samples), scheduler=scheduler),
         run_config=tune.RunConfig(
             name=name, storage_path=storage,
-            callbacks=[callback, AshaState(scheduler), NoRetryOnUserError()],
+            callbacks=[callback, AshaState(scheduler), NoRetryOnUserError(), packing.PeakRecorder()],
             # retries are for lost nodes and preemption; user errors end a trial at once (trial_state.py)
             failure_config=tune.FailureConfig(max_failures=2),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
@@ -277,7 +286,8 @@ def main(spec: SearchSpec, argv=None):
 
     resolve_root(args.data)  # the embedded set is generated (forking workers) before Ray starts threads here
     # Resources before the image cache: a request no node can meet must not wait for it.
-    trainable = tune.with_resources(train_fn, trial_resources(args))
+    resources, alone = trial_resources(args, param_space)
+    trainable = tune.with_resources(train_fn, resources)
     data = prepare_data(args.data, param_space)
     param_space["data"]["root"] = data["root"]
     num_samples = 1 if args.grid else (args.num_samples or profile.get("num_samples", 20))
@@ -290,7 +300,8 @@ def main(spec: SearchSpec, argv=None):
                      journal_path=str(tracking_dir / "mlflow_events.jsonl"), drain_timeout=args.tracking_drain_timeout),
             parent_run(spec, args, param_space, warm, data["splits"], name, exp_path, num_samples, max_epochs),
             max_epochs)
-        tuner = new_tuner(spec, args, trainable, param_space, warm, callback, name, storage, num_samples, max_epochs)
+        tuner = new_tuner(spec, args, trainable, param_space, warm, callback, name, storage, num_samples, max_epochs,
+                          alone)
     plan = None if args.grid or not args.confirm else ConfirmPlan(
         args.confirm, args.confirm_seeds, args.seed, max_epochs, trainable, storage, name, str(tracking_dir),
         args.tracking_drain_timeout)

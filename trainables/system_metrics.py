@@ -97,11 +97,12 @@ class SystemSampler:
         self.close()
 
 
-def gpu_peak(device) -> dict[str, float]:
+def gpu_peak(device) -> dict:
     """The trial's peak GPU memory so far (what its tensors held at most; the CUDA context and the
     allocator's cache come on top): what `--trials-per-gpu auto` sizes packing by (search/packing.py)."""
     import torch
 
     if getattr(device, "type", str(device)) != "cuda":
         return {}
-    return {"gpu_peak_gib": torch.cuda.max_memory_allocated(device) / 2 ** 30}
+    return {"gpu_peak_gib": torch.cuda.max_memory_allocated(device) / 2 ** 30,
+            "gpu_name": torch.cuda.get_device_name(device)}

@@ -47,3 +47,61 @@ def test_auto_without_speeds_on_this_gpu_packs_what_fits_by_memory_and_cpus():
 def test_auto_without_a_measured_peak_runs_one_trial_per_gpu_and_says_why():
     got = packing.auto(KEY, "H200", 139.0, 16, {})
     assert got.per_gpu == 1 and "no measured peak GPU memory" in got.reason and "--trials-per-gpu N" in got.reason
+
+
+NODES = [{"Alive": True, "Resources": {"CPU": 16.0, "GPU": 2.0}},     # 8 CPUs per GPU
+         {"Alive": True, "Resources": {"CPU": 2.0}},                  # the head: no GPU
+         {"Alive": False, "Resources": {"CPU": 1.0, "GPU": 1.0}}]     # gone: not counted
+
+
+def _space(backbones):
+    from ray import tune
+    return {"model": {"name": "dualchexnet", "backbones": tune.choice(backbones)},
+            "data": {"image_size": 512, "batch_size": 8}, "train": {}}
+
+
+def test_a_searched_backbone_packs_for_its_largest_measured_choice():
+    space = _space(["resnet50+densenet121", "resnet101+densenet169"])
+    small, large = packing.setup_keys(space)
+    assert small == KEY and large == "dualchexnet/resnet101+densenet169 512px batch 8 compile=off"
+    measured = {"NVIDIA H200": {small: {"peak_gib": 20.0, "img_s": {"1": 100.0, "4": 300.0}},
+                                large: {"peak_gib": 40.0, "img_s": {"1": 60.0, "2": 110.0, "3": 130.0}}}}
+    resources, alone, why = packing.plan("auto", space, NODES, lambda: ("NVIDIA H200", 139.0), measured)
+    # 125.1 GiB // 40.5 = 3 of the larger pair; 3 was its fastest measured
+    assert resources == {"gpu": 0.3333, "cpu": 2} and alone == {"gpu": 1, "cpu": 8}
+    assert why.startswith("trials per GPU: 3 per GPU") and "resnet101+densenet169" in why
+    unmeasured = {"NVIDIA H200": {small: measured["NVIDIA H200"][small]}}
+    assert packing.plan("auto", space, NODES, lambda: ("NVIDIA H200", 139.0), unmeasured)[0] == {"gpu": 1.0, "cpu": 8}
+
+
+def test_a_given_count_needs_no_probe_and_no_gpu_node_is_an_error():
+    space = _space(["resnet50+densenet121"])
+    resources, _, why = packing.plan(2, space, NODES, probe=None)
+    assert resources == {"gpu": 0.5, "cpu": 4} and why == "trials per GPU: 2 per GPU (--trials-per-gpu)"
+    with pytest.raises(UsageError, match="no GPU node is up"):
+        packing.plan(2, space, NODES[1:], probe=None)
+    assert packing.plan("auto", space, NODES, lambda: None)[0] == {"gpu": 1.0, "cpu": 8}
+
+
+def test_a_users_own_peaks_raise_the_shipped_ones(tmp_path):
+    shipped, mine = tmp_path / "shipped.json", tmp_path / "mine.json"
+    shipped.write_text('{"NVIDIA H200": {"k": {"peak_gib": 10.0, "img_s": {"1": 5.0}}}}')
+    packing.remember({"NVIDIA H200": {"k": 12.5, "other": 3.0}}, user=mine)
+    packing.remember({"NVIDIA H200": {"k": 11.0}}, user=mine)          # a lower peak does not lower it
+    got = packing.load(shipped, user=mine)["NVIDIA H200"]
+    assert got["k"] == {"peak_gib": 12.5, "img_s": {"1": 5.0}} and got["other"] == {"peak_gib": 3.0}
+
+
+def test_a_search_records_each_setups_peak_for_the_next_auto(tmp_path):
+    from types import SimpleNamespace
+
+    mine = tmp_path / "mine.json"
+    recorder = packing.PeakRecorder(user=mine)
+    config = {"model": {"name": "dualchexnet", "backbones": "resnet50+densenet121"},
+              "data": {"image_size": 512, "batch_size": 8}, "train": {}}
+    trial = SimpleNamespace(config=config)
+    for peak in (7.5, 9.25, 8.0):   # the peak so far, per epoch
+        recorder.on_trial_result(0, [], trial, {"gpu_peak_gib": peak, "gpu_name": "NVIDIA H200"})
+    recorder.on_trial_result(0, [], trial, {"val_auc": 0.6})   # a CPU trial reports no peak
+    recorder.on_experiment_end([])
+    assert packing.load(tmp_path / "none.json", user=mine) == {"NVIDIA H200": {KEY: {"peak_gib": 9.25}}}

@@ -79,3 +79,12 @@ def test_asha_and_confirmation_defaults_come_from_the_profile_then_the_paper_set
     assert runner.defaults(spec, spec.cpu) == {**SCRATCH_ASHA, "confirm": 0, "confirm_seeds": 2}
     assert runner.defaults(spec, {}) == {"grace_period": 2, "reduction_factor": 3, "confirm": 3, "confirm_seeds": 2}
     assert runner.defaults(get("mlrfnet"), {}) == {**runner.ASHA, **runner.CONFIRM}
+
+
+def test_trials_per_gpu_comes_from_the_flag_or_the_environment_and_excludes_gpus_per_trial(monkeypatch):
+    assert runner.parse_args(SPEC, []).trials_per_gpu is None
+    assert runner.parse_args(SPEC, ["--trials-per-gpu", "auto"]).trials_per_gpu == "auto"
+    monkeypatch.setenv("CXR_TUNE_TRIALS_PER_GPU", "3")
+    assert runner.parse_args(SPEC, []).trials_per_gpu == 3
+    with pytest.raises(UsageError, match="give one"):
+        runner.parse_args(SPEC, ["--gpus-per-trial", "0.5"])
