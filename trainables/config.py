@@ -50,6 +50,9 @@ DEFAULTS = {
         "iterative_unit": "batch",  # batch | epoch: what one phase of Algorithm 1 lasts
         "device": "auto",           # auto | cpu | cuda
         "amp": True,                # bf16 autocast on GPU (ignored on CPU)
+        # torch.compile of the model on GPU (ignored on CPU): off | default | reduce-overhead (CUDA
+        # graphs: one launch per step at the papers' small batches; training batches are full-size)
+        "compile": "off",
         "threads": None,            # torch CPU threads; None: as Ray/OMP set them
         "grad_clip": None,
         # steps between checks that the training loss is finite (each check waits for the GPU)
@@ -66,6 +69,7 @@ CHOICES = {
     ("data", "augment_on"): ("auto", "cpu", "device"),
     ("train", "iterative_unit"): ("batch", "epoch"),
     ("train", "device"): ("auto", "cpu", "cuda"),
+    ("train", "compile"): ("off", "default", "reduce-overhead"),
 }
 
 

@@ -43,8 +43,8 @@ def _monitors() -> list:
 
 
 class SystemSampler:
-    """Samples every `interval` seconds in a daemon thread; `take()` returns the means since the
-    last take as `system/<name>` metrics and starts over."""
+    """Samples every `interval` seconds in a daemon thread; `take()` samples once more and returns
+    the means since the last take as `system/<name>` metrics, and starts over."""
 
     def __init__(self, interval: float = 2.0, monitors: list | None = None, gpus: list[int] | None = None):
         import psutil
@@ -71,6 +71,7 @@ class SystemSampler:
             self.own.setdefault("process_memory_megabytes", []).append(self.process.memory_info().rss / 1e6)
 
     def take(self) -> dict[str, float]:
+        self.sample()   # one at the epoch's end too: an epoch shorter than the interval still has a figure
         with self.lock:
             out = {}
             for monitor in self.monitors:

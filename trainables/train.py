@@ -108,6 +108,8 @@ def build_trial(cfg: dict, splits, device: torch.device):
     model = build_model(cfg["model"], num_classes=len(splits.labels)).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
+        if cfg["train"]["compile"] != "off":   # in place: the state dict keeps its keys, checkpoints load as before
+            model.compile(mode=None if cfg["train"]["compile"] == "default" else cfg["train"]["compile"])
     return model, Objective(cfg, model, splits.train.positive_counts(), splits.labels), Phases(cfg, model)
 
 

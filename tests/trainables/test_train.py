@@ -43,6 +43,17 @@ def test_reports_every_epoch_with_the_promised_metrics(tiny_nih):
         assert isinstance(metrics[key], float)
     assert 0 <= metrics["val_auc"] <= 1 and any(k.startswith("val_auc/") for k in metrics)
     assert set(rec.reports[-1][1]) == {"model", "optimizer", "scheduler", "epoch", "step"}
+    # the machine's use per epoch (trainables/system_metrics.py); no GPU here, so no GPU figures
+    assert 0 <= metrics["system/cpu_utilization_percentage"] <= 100 and "gpu_peak_gib" not in metrics
+
+
+def test_compile_is_for_gpus_a_cpu_trial_runs_as_before(tiny_nih):
+    from trainables.data.sources import load_splits
+    from trainables.train import build_trial
+
+    cfg = resolve(tiny_config(tiny_nih, compile="reduce-overhead"))
+    model, _, _ = build_trial(cfg, load_splits(cfg["data"]), torch.device("cpu"))
+    assert model._compiled_call_impl is None   # nn.Module.compile() was not called
 
 
 def test_resume_from_epoch_k_reports_k_plus_1_and_matches_an_uninterrupted_run(tiny_nih):
@@ -150,6 +161,7 @@ def test_a_non_finite_loss_stops_within_check_every_steps(every, nan_at, batches
     ({"data": {"imagesize": 64}}, "data.imagesize"),
     ({"optim": {"name": "sgd", "lr": -1}}, "optim.lr"),
     ({"trian": {}}, "trian"),
+    ({"train": {"compile": "max-autotune"}}, r"train.compile='max-autotune'; choose one of \['off', 'default'"),
 ])
 def test_config_errors_name_the_key(tiny_nih, bad, match):
     with pytest.raises(ConfigError, match=match):
