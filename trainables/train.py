@@ -103,14 +103,16 @@ def validate(model, objective, batches, device, cfg, splits) -> dict:
     return out
 
 
-def build_trial(cfg: dict, splits, device: torch.device):
-    """The model on its device, its objective and its phases."""
+def build_trial(cfg: dict, splits, device: torch.device, positives=None):
+    """The model on its device, its objective and its phases. `positives`: per-label counts for the
+    class-balanced losses (default: the training split's)."""
     model = build_model(cfg["model"], num_classes=len(splits.labels)).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
         if cfg["train"]["compile"] != "off":   # in place: the state dict keeps its keys, checkpoints load as before
             model.compile(mode=None if cfg["train"]["compile"] == "default" else cfg["train"]["compile"])
-    return model, Objective(cfg, model, splits.train.positive_counts(), splits.labels), Phases(cfg, model)
+    positives = splits.train.positive_counts() if positives is None else positives
+    return model, Objective(cfg, model, positives, splits.labels), Phases(cfg, model)
 
 
 def fresh_optimizer(model, cfg: dict, stage: int, stage2: int | None):
