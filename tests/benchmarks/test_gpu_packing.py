@@ -11,8 +11,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.slow
 def test_the_smoke_mode_runs_packed_trials_and_prints_the_packing_line():
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_packing.py"), "--smoke", "--setups", "cb_focal"],
-                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "gpu_packing.py"), "--smoke", "--setups", "cb_focal"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert re.search(r"^cb_focal compile=off k=2: [\d.]+ images/s", proc.stdout, re.M)
     line = re.search(r"^packing cb_focal: k1_img_s=([\d.]+) best_img_s=([\d.]+) gain=([\d.]+) at k=([12]) "
