@@ -27,8 +27,10 @@ def visible_gpus() -> list[int] | None:
 
 
 def _monitors() -> list:
-    from mlflow.system_metrics.metrics.cpu_monitor import CPUMonitor
-
+    try:
+        from mlflow.system_metrics.metrics.cpu_monitor import CPUMonitor
+    except ImportError:   # trainables alone (a checkout on a GPU machine): the process figures only
+        return []
     monitors = [CPUMonitor()]
     try:
         import torch

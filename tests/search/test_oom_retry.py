@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from search.oom_retry import out_of_memory
 
@@ -14,20 +15,37 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
-def test_only_the_out_of_memory_trial_gets_a_whole_gpu_and_resumes_from_its_checkpoint(tmp_path):
-    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("packed_oom_run.py")), str(tmp_path)],
+def packed_search(tmp_path, *mode) -> list[str]:
+    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("packed_oom_run.py")), str(tmp_path), *mode],
                           capture_output=True, text=True, cwd=ROOT, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = proc.stdout.splitlines()
-    results = {r["fail"]: r for r in (json.loads(line[7:]) for line in lines if line.startswith("RESULT "))}
-    assert results["oom"] == {"fail": "oom", "epoch": 3, "gpu": 1.0, "resumed_from": 1, "error": False}
-    assert results["none"] == {"fail": "none", "epoch": 3, "gpu": 0.5, "resumed_from": 0, "error": False}
+    return proc.stdout.splitlines()
+
+
+def test_only_the_out_of_memory_trial_gets_a_whole_gpu_and_resumes_from_its_checkpoint(tmp_path):
+    lines = packed_search(tmp_path)
+    results = {r.pop("fail"): r for r in (json.loads(line[7:]) for line in lines if line.startswith("RESULT "))}
+    for r in results.values():
+        r.pop("trial")
+    assert results["oom"] == {"epoch": 3, "gpu": 1.0, "resumed_from": 1, "error": False}
+    assert results["none"] == {"epoch": 3, "gpu": 0.5, "resumed_from": 0, "error": False}
     # a bug is retried as Tune retries it (max_failures), on the share it had, and fails again
     assert results["other"]["gpu"] == 0.5 and results["other"]["error"]
     retried = json.loads(next(line for line in lines if line.startswith("RETRIED "))[8:])
     assert list(retried.values()) == [{"CPU": 0.5, "GPU": 0.5}]
-    assert "ran out of GPU memory sharing a GPU (0.5 of one): retried alone" in proc.stdout
+    assert "ran out of GPU memory sharing a GPU (0.5 of one): retried alone" in "\n".join(lines)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_real_out_of_memory_between_two_packed_trials_is_retried_alone(tmp_path):
+    lines = packed_search(tmp_path, "real")
+    results = [json.loads(line[7:]) for line in lines if line.startswith("RESULT ")]
+    assert len(results) == 2 and not any(r["error"] for r in results)
+    assert sorted(r["gpu"] for r in results) == [0.5, 1.0]   # the one that ran out finished alone
+    retried = json.loads(next(line for line in lines if line.startswith("RETRIED "))[8:])
+    assert list(retried.values()) == [{"CPU": 0.5, "GPU": 0.5}]
 
 
 class _Trial:

@@ -1,5 +1,6 @@
 """GPU trials (marker `gpu`, skipped where no CUDA device is visible): bf16 + channels_last
-training on device-augmented batches, checkpoints across devices, device augmentation on CUDA.
+training on device-augmented batches, checkpoints across devices, device augmentation on CUDA,
+train.compile and the GPU figures a trial reports.
 
 Imports only `trainables`, so it runs from a checkout on a GPU machine without Ray or MLflow:
 `PYTHONPATH=. python -m pytest -m gpu tests/trainables`.
@@ -74,6 +75,19 @@ def test_a_checkpoint_resumes_on_the_other_device(tiny_nih, tmp_path, monkeypatc
     assert seen["inputs"][0][0] == second
     for k, v in saved.items():
         assert torch.equal(seen["start"][1][k], v), k
+
+
+@pytest.mark.parametrize("mode", ["default", "reduce-overhead"])
+def test_a_compiled_trial_trains_reports_its_gpu_and_its_checkpoint_loads_uncompiled(tiny_nih, tmp_path, mode):
+    cfg = merge(tiny_config(tiny_nih, max_epochs=1, device="cuda", compile=mode), {"data": {"num_workers": 0}})
+    last = run(cfg, LocalReporter(tmp_path))
+    assert math.isfinite(last["val_loss"]) and 0 <= last["val_auc"] <= 1
+    assert last["gpu_peak_gib"] > 0 and last["gpu_name"] == torch.cuda.get_device_name(0)
+    assert any(k.startswith("system/gpu_") and k.endswith("_utilization_percentage") for k in last)
+    # nn.Module.compile works in place: the keys are the eager model's, so a CPU run resumes from it
+    resumed = run(merge(cfg, {"train": {"max_epochs": 2, "device": "cpu", "compile": "off"}}),
+                  LocalReporter(tmp_path, resume=True))
+    assert resumed["epoch"] == 2 and not any(k.startswith("_orig_mod") for k in load_state(tmp_path / "last")["model"])
 
 
 def test_device_augmentation_on_cuda_matches_the_cpu_path():
