@@ -16,7 +16,7 @@ from pathlib import Path
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from search.report import confirmed, data, fidelity, plots
+from search.report import confirmed, cost, data, fidelity, plots
 from search.report.pages import Findings, description, page, summary_text
 from search.tracking.store import MAX_PARAM, log_param_texts
 
@@ -41,7 +41,8 @@ def build(client: MlflowClient, parent: Run, out: Path | None = None) -> Report:
     imp, note, epoch = data.importances_at_one_epoch(search)
     rungs = fidelity.agreement(search)
     note += fidelity.caveat(rungs, epoch) if imp else ""
-    found = Findings(fidelity.lines(rungs), confirmed.lines(confirmed.verdict(client, parent, search)))
+    found = Findings(fidelity.lines(rungs), confirmed.lines(confirmed.verdict(client, parent, search)),
+                     cost.lines(client, search))
     out.mkdir(parents=True, exist_ok=True)
     figures = [plots.learning_curves(search, out / "learning_curves.png"),
                plots.importance(imp, note, out / "param_importance.png")]

@@ -16,6 +16,7 @@ class Findings:
     """What the report says beyond the top trials and importance, one line each."""
     rungs: list[str]       # ASHA's rungs against a later epoch (search/report/fidelity.py)
     confirmed: list[str]   # the confirmation of the top configs, and its verdict (search/report/confirmed.py)
+    cost: list[str]        # GPU-hours, trial-epochs, GPU utilisation (search/report/cost.py)
 from search.tracking.names import shown
 
 
@@ -51,7 +52,7 @@ def summary_text(search, top, imp, note, found: Findings) -> str:
     if found.rungs:
         lines.append("ASHA's rungs, ranking trials as a later epoch does:")
         lines += [f"  {r}" for r in found.rungs]
-    return "\n".join(lines)
+    return "\n".join(lines + found.cost)
 
 
 def description(search, top, imp, note, found: Findings) -> str:
@@ -59,7 +60,8 @@ def description(search, top, imp, note, found: Findings) -> str:
     space = [f"`{k}` {search.param('space.' + k, '')}" for k in search.dists] or \
         [f"`{k[len('grid.'):]}` {v}" for k, v in sorted(search.parent.data.params.items()) if k.startswith("grid.")]
     lines = [f"**{tags.get('cxr.space', '')} {tags.get('cxr.mode', 'search')}** on **{tags.get('cxr.dataset', '?')}**"
-             f" ({tags.get('cxr.split', '')}); {len(search.trials)} trials: {_counts(search)}.", "",
+             f" ({tags.get('cxr.split', '')}); {len(search.trials)} trials: {_counts(search)}.",
+             *[c[0].upper() + c[1:] + "." for c in found.cost], "",
              "Searched: " + "; ".join(space) + ".", "",
              "| # | trial | val AUC | epochs | status |", "| --- | --- | --- | --- | --- |"]
     lines += [f"| {i} | {t.name}{' (paper config)' if t.warm else ''} | {t.val_auc:.4f} | {t.epochs} | {t.status} |"
@@ -101,7 +103,8 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}} img{{max-width:10
 </style></head><body><h1>{esc(search.name)}</h1>
 <p>{esc(tags.get('cxr.space', ''))} {esc(tags.get('cxr.mode', 'search'))} on {esc(tags.get('cxr.dataset', '?'))}
 ({esc(tags.get('cxr.split', ''))}); {len(search.trials)} trials: {esc(_counts(search))}.
-Values are each trial's last val AUC (ASHA-stopped trials at their cut); trials trained further rank first.</p>
+Values are each trial's last val AUC (ASHA-stopped trials at their cut); trials trained further rank first.
+{esc(' '.join(c[0].upper() + c[1:] + '.' for c in found.cost))}</p>
 <h2>Top {len(top)}</h2><table><tr><th>#</th><th>trial</th><th>val AUC</th><th>status</th><th>epochs</th>
 <th>searched values</th></tr>{rows}</table>{confirmed}
 <h2>Importance (fANOVA)</h2>{ranking}
