@@ -58,6 +58,14 @@ def test_mlflow_has_a_parent_and_its_trials(searched):
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_auc")]
         expected = 2 if run.data.tags["cxr.status"] == "completed" else int(run.data.tags["cxr.stopped_at_epoch"])
         assert steps == list(range(1, expected + 1))
+        # what the trial used and cost, per epoch, and where it ran (a CPU trial: no GPU figures)
+        cpu = client.get_metric_history(run.info.run_id, "system/cpu_utilization_percentage")
+        assert [m.step for m in cpu] == steps and all(0 <= m.value <= 100 for m in cpu)
+        assert run.data.metrics["trial_epochs"] == expected and run.data.metrics["gpu_hours"] == 0
+        assert run.data.tags["cxr.gpu_share"] == "no GPU" and run.data.tags["cxr.node"]
+    assert parent.data.metrics["search_trial_epochs"] == sum(
+        len(client.get_metric_history(r.info.run_id, "val_auc")) for r in trials)
+    assert parent.data.metrics["search_gpu_hours"] == 0
     # warm start: the paper's best config is the first trial
     first = min(trials, key=lambda r: r.info.start_time)
     assert first.data.params["loss.lam"] == "0.5" and first.data.params["heads.fusion"] == "concat"
