@@ -5,9 +5,11 @@ weights off, since only speed and memory are measured), K = 1..4 real trials run
 GPU, each in its own process as Ray runs packed trials: the trial's own model (train.build_trial,
 with train.compile), InputPipeline (1/K of the CPUs as loader workers) and train_epoch. Each process
 warms up (compilation counts there, reported as compile_s), waits for the others, then trains
---steps timed steps. Printed per setup, K and compile mode: the summed images/s, the gain over
-K = 1 without compile, the largest peak GPU memory of a process (max_memory_allocated) and any
-out-of-memory. One line per setup is machine-readable:
+--steps timed steps. Printed per setup, K and compile mode: the K trials' images/s together (all
+their timed images over the span from the first start to the last end), the gain over K = 1
+without compile, the largest peak GPU memory of a process (max_memory_allocated; for cb_focal,
+two-stage, over a few stage-2 steps at twice the image size too) and any out-of-memory. One line
+per setup is machine-readable:
 
     packing SETUP: k1_img_s=X best_img_s=Y gain=G at k=K compile=MODE peak_gib=M
 
@@ -28,6 +30,7 @@ import multiprocessing as mp
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -44,7 +47,7 @@ SMOKE = {"data": {"image_size": 32, "resize": 36, "batch_size": 4}, "model": {"b
 
 def setup_config(setup: str, root: str, smoke: bool, compile_mode: str) -> dict:
     cfg = merge(SETUPS[setup], {"model": {"pretrained": False}, "data": {"root": root},
-                                "train": {"two_stage": False, "compile": compile_mode, "check_every": 50}})
+                                "train": {"compile": compile_mode, "check_every": 50}})
     if smoke:
         model = cfg["model"]
         cfg = merge(cfg, {**SMOKE, "model": {k: v for k, v in SMOKE["model"].items() if k in model}})
@@ -52,10 +55,12 @@ def setup_config(setup: str, root: str, smoke: bool, compile_mode: str) -> dict:
 
 
 def worker(cfg: dict, cpus: int, warmup: int, steps: int, barrier, out) -> None:
-    """One packed trial: warm up, wait for the others, time `steps` train steps."""
+    """One packed trial: warm up, wait for the others, time `steps` train steps; a two-stage setup
+    then trains `warmup` steps of stage 2 (twice the image size, half the batch), whose peak memory
+    is the trial's too."""
     from trainables.data.sources import load_splits
     from trainables.devices import pick_device
-    from trainables.stages import make_pipeline
+    from trainables.stages import for_stage, make_pipeline
     from trainables.train import build_trial, fresh_optimizer, train_epoch
 
     try:
@@ -74,19 +79,29 @@ def worker(cfg: dict, cpus: int, warmup: int, steps: int, barrier, out) -> None:
         train_epoch(model, objective, phases, optimizer, itertools.islice(batches, warmup), device, cfg, 0, 0)
         compile_s = time.perf_counter() - start
         barrier.wait(timeout=1800)
+        begin = time.monotonic()   # one clock for every process on the machine
         ips = train_epoch(model, objective, phases, optimizer, itertools.islice(batches, steps), device, cfg, 0, 0)[1]
+        end = time.monotonic()     # train_epoch has waited for the GPU (its loss .item())
+        if cfg["train"]["two_stage"]:
+            big = for_stage(cfg, 2)
+            tail = make_pipeline(big, splits, device, cpus).train_batches(0)
+            train_epoch(model, objective, phases, optimizer, itertools.islice(tail, warmup), device, big, 0, 0)
         peak = torch.cuda.max_memory_allocated(device) / 2 ** 30 if device.type == "cuda" else 0.0
-        out.put({"img_s": ips, "peak_gib": peak, "compile_s": compile_s, "oom": False})
+        out.put({"images": ips * (end - begin), "begin": begin, "end": end, "peak_gib": peak,
+                 "compile_s": compile_s, "oom": False})
     except torch.cuda.OutOfMemoryError:
         barrier.abort()
-        out.put({"img_s": 0.0, "peak_gib": float("nan"), "compile_s": float("nan"), "oom": True})
+        out.put({"images": 0.0, "begin": float("nan"), "end": float("nan"), "peak_gib": float("nan"),
+                 "compile_s": float("nan"), "oom": True})
+    except threading.BrokenBarrierError:   # another trial ran out of memory (or failed): it says which
+        out.put({"aborted": True})
     except Exception as err:  # noqa: BLE001 - the parent says what failed instead of waiting forever
         barrier.abort()
         out.put({"error": f"{type(err).__name__}: {err}"})
 
 
 def packed(cfg: dict, k: int, cpus: int, warmup: int, steps: int) -> dict:
-    """K processes at once on one GPU: summed images/s, largest peak, whether any ran out of memory."""
+    """K processes at once on one GPU: their images/s together, largest peak, whether any ran out of memory."""
     ctx = mp.get_context("spawn")   # CUDA cannot be forked
     barrier, out = ctx.Barrier(k), ctx.Queue()
     procs = [ctx.Process(target=worker, args=(cfg, max(1, cpus // k), warmup, steps, barrier, out)) for _ in range(k)]
@@ -98,16 +113,28 @@ def packed(cfg: dict, k: int, cpus: int, warmup: int, steps: int) -> dict:
     errors = {g["error"] for g in got if "error" in g}
     if errors:
         sys.exit(f"error: a packed trial failed: {'; '.join(sorted(errors))}")
-    return {"img_s": sum(g["img_s"] for g in got), "peak_gib": max(g["peak_gib"] for g in got),
-            "compile_s": max(g["compile_s"] for g in got), "oom": any(g["oom"] for g in got)}
+    return together(got)
+
+
+def together(got: list[dict]) -> dict:
+    """The K trials' figures as one: all their timed images over the span from the first start to the
+    last end (a trial that finishes early leaves the GPU to the others, so summing each trial's own
+    rate would count that time twice), the largest peak and warm-up; nothing but the out-of-memory
+    when any trial ran out."""
+    if any(g.get("oom") for g in got):
+        return {"img_s": 0.0, "peak_gib": float("nan"), "compile_s": float("nan"), "oom": True}
+    span = max(g["end"] for g in got) - min(g["begin"] for g in got)
+    return {"img_s": sum(g["images"] for g in got) / span, "peak_gib": max(g["peak_gib"] for g in got),
+            "compile_s": max(g["compile_s"] for g in got), "oom": False}
 
 
 def measure(setup: str, root: str, args, modes: list[str]) -> dict:
     from trainables.data.sources import load_splits
-    from trainables.stages import split_cache
+    from trainables.stages import for_stage, split_cache
 
     first = setup_config(setup, root, args.smoke, "off")
-    split_cache(first["data"], load_splits(first["data"]))   # built once here, not by K trials at once
+    for stage in (1, 2) if first["train"]["two_stage"] else (1,):   # built once here, not by K trials at once
+        split_cache(for_stage(first, stage)["data"], load_splits(first["data"]))
     rows = {}
     for mode in modes:
         cfg = setup_config(setup, root, args.smoke, mode)

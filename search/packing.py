@@ -128,7 +128,8 @@ def auto(key: str, gpu_name: str, gpu_gib: float, cpus_per_gpu: float, measured:
     entry = _entry(key, gpu_name, measured)
     if not entry:
         return Packing(1, f"no measured peak GPU memory for {key}: one trial per GPU (measure it with "
-                          "benchmarks/gpu_packing.py or one search with --trials-per-gpu 1, or pass --trials-per-gpu N)")
+                          "benchmarks/gpu_packing.py or one search with --trials-per-gpu 1, "
+                          "or pass --trials-per-gpu N)")
     room = gpu_gib * (1 - HEADROOM)
     by_memory = int(room // (entry["peak_gib"] + CONTEXT_GIB))
     by_cpu = int(max(1, cpus_per_gpu))

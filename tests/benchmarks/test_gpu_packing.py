@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from gpu_packing import together  # noqa: E402
 
 
 @pytest.mark.slow
@@ -28,3 +30,12 @@ def test_without_a_gpu_the_real_mode_says_how_to_run_it():
     if proc.returncode == 0:
         pytest.skip("a CUDA device is visible here")
     assert "error: no CUDA device" in proc.stderr and "--smoke" in proc.stderr
+
+
+def test_packed_trials_count_their_images_over_the_span_they_ran_together():
+    # the second starts 0.5 s late and, alone at the end, finishes at 2 s: 200 images in 2 s, not the
+    # 100 + 66.7 images/s their own rates add up to
+    got = [{"images": 100.0, "begin": 10.0, "end": 11.0, "peak_gib": 1.5, "compile_s": 3.0, "oom": False},
+           {"images": 100.0, "begin": 10.5, "end": 12.0, "peak_gib": 2.0, "compile_s": 4.0, "oom": False}]
+    assert together(got) == {"img_s": 100.0, "peak_gib": 2.0, "compile_s": 4.0, "oom": False}
+    assert together(got[:1] + [{"aborted": True}, {"oom": True}])["oom"] is True

@@ -57,7 +57,7 @@ if __name__ == "__main__":
         run_config=tune.RunConfig(storage_path=sys.argv[1], name="packed", verbose=0,
                                   failure_config=tune.FailureConfig(max_failures=1))).fit()
     for r in results:
-        print("RESULT " + json.dumps({"fail": r.config["fail"], "trial": r.metrics.get("trial_id"), "epoch": r.metrics.get("epoch"),
-                                      "gpu": r.metrics.get("gpu"), "resumed_from": r.metrics.get("resumed_from"),
-                                      "error": bool(r.error)}))
+        print("RESULT " + json.dumps({"fail": r.config["fail"], "trial": r.metrics.get("trial_id"),
+                                      "epoch": r.metrics.get("epoch"), "gpu": r.metrics.get("gpu"),
+                                      "resumed_from": r.metrics.get("resumed_from"), "error": bool(r.error)}))
     print("RETRIED " + json.dumps(scheduler.retried))

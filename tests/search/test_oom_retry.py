@@ -14,7 +14,6 @@ from search.oom_retry import out_of_memory
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.slow
 def packed_search(tmp_path, *mode) -> list[str]:
     proc = subprocess.run([sys.executable, str(Path(__file__).with_name("packed_oom_run.py")), str(tmp_path), *mode],
                           capture_output=True, text=True, cwd=ROOT, timeout=300,
@@ -23,6 +22,7 @@ def packed_search(tmp_path, *mode) -> list[str]:
     return proc.stdout.splitlines()
 
 
+@pytest.mark.slow
 def test_only_the_out_of_memory_trial_gets_a_whole_gpu_and_resumes_from_its_checkpoint(tmp_path):
     lines = packed_search(tmp_path)
     results = {r.pop("fail"): r for r in (json.loads(line[7:]) for line in lines if line.startswith("RESULT "))}

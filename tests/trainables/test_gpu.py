@@ -3,7 +3,8 @@ training on device-augmented batches, checkpoints across devices, device augment
 train.compile and the GPU figures a trial reports.
 
 Imports only `trainables`, so it runs from a checkout on a GPU machine without Ray or MLflow:
-`PYTHONPATH=. python -m pytest -m gpu tests/trainables`.
+`PYTHONPATH=. python -m pytest -m gpu tests/trainables`. The packed out-of-memory retry's GPU test
+needs Ray too: tests/search/test_oom_retry.py.
 """
 import math
 
