@@ -83,8 +83,7 @@ def load(path: Path = MEASURED, user: Path | None = None) -> dict:
     each peak raised to what the user's own trials reached (`user`, default USER_MEASURED)."""
     out = json.loads(path.read_text()) if path.exists() else {}
     user = USER_MEASURED if user is None else user
-    mine = json.loads(user.read_text()) if user.exists() else {}
-    for gpu, setups in mine.items():
+    for gpu, setups in _read(user).items():
         for key, entry in setups.items():
             have = out.setdefault(gpu, {}).setdefault(key, {})
             have["peak_gib"] = max(have.get("peak_gib", 0.0), entry["peak_gib"])
@@ -94,13 +93,22 @@ def load(path: Path = MEASURED, user: Path | None = None) -> dict:
 def remember(peaks: dict, user: Path | None = None) -> None:
     """Add {gpu model: {setup key: peak GiB}} from a search's trials to the user's measurements."""
     user = USER_MEASURED if user is None else user
-    mine = json.loads(user.read_text()) if user.exists() else {}
+    mine = _read(user)
     for gpu, setups in peaks.items():
         for key, peak in setups.items():
             entry = mine.setdefault(gpu, {}).setdefault(key, {"peak_gib": 0.0})
             entry["peak_gib"] = max(entry["peak_gib"], peak)
     user.parent.mkdir(parents=True, exist_ok=True)
     user.write_text(json.dumps(mine, indent=1, sort_keys=True))
+
+
+def _read(user: Path) -> dict:
+    """The user's measurements; a damaged file is named with the fix, not a traceback."""
+    try:
+        return json.loads(user.read_text()) if user.exists() else {}
+    except (OSError, ValueError) as err:
+        raise UsageError(f"{user}: cannot read the measured GPU peaks ({err}); delete the file (the next "
+                         "search measures them again) or set CXR_TUNE_CACHE to another folder") from None
 
 
 def _entry(key: str, gpu_name: str, measured: dict) -> dict | None:
@@ -210,5 +218,9 @@ class PeakRecorder(Callback):
             setups[key] = max(setups.get(key, 0.0), peak)
 
     def on_experiment_end(self, trials, **info):
-        if self.peaks:
+        if not self.peaks:
+            return
+        try:   # the search's own results are saved already; a cache it cannot write must not fail it
             remember(self.peaks, self.user)
+        except (OSError, UsageError) as err:
+            print(f"the trials' peak GPU memory was not saved for --trials-per-gpu auto: {err}", flush=True)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import base64
 import html
+from dataclasses import dataclass
 from pathlib import Path
 
-from dataclasses import dataclass
-
 from search.report.data import Search, Trial
+from search.tracking.names import shown
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,6 @@ class Findings:
     rungs: list[str]       # ASHA's rungs against a later epoch (search/report/fidelity.py)
     confirmed: list[str]   # the confirmation of the top configs, and its verdict (search/report/confirmed.py)
     cost: list[str]        # GPU-hours, trial-epochs, GPU utilisation (search/report/cost.py)
-from search.tracking.names import shown
 
 
 def _values(t: Trial, search: Search) -> str:

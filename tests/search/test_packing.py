@@ -105,3 +105,15 @@ def test_a_search_records_each_setups_peak_for_the_next_auto(tmp_path):
     recorder.on_trial_result(0, [], trial, {"val_auc": 0.6})   # a CPU trial reports no peak
     recorder.on_experiment_end([])
     assert packing.load(tmp_path / "none.json", user=mine) == {"NVIDIA H200": {KEY: {"peak_gib": 9.25}}}
+
+
+def test_a_damaged_peaks_file_is_named_with_the_fix_and_does_not_fail_the_search(tmp_path, capsys):
+    mine = tmp_path / "mine.json"
+    mine.write_text('{"NVIDIA H200": {"k": ')   # cut off mid-write
+    with pytest.raises(UsageError, match=r"mine.json: cannot read the measured GPU peaks .*delete the file"):
+        packing.load(tmp_path / "none.json", user=mine)
+    recorder = packing.PeakRecorder(user=mine)
+    recorder.peaks = {"NVIDIA H200": {KEY: 9.0}}
+    recorder.on_experiment_end([])   # after the search's results are saved: says so, does not raise
+    assert "peak GPU memory was not saved for --trials-per-gpu auto" in capsys.readouterr().out
+    assert mine.read_text() == '{"NVIDIA H200": {"k": '   # left for the user to see
