@@ -19,6 +19,8 @@ export CXR_TUNE_GPUS_PER_TRIAL="${CXR_TUNE_GPUS_PER_TRIAL:-1}"
 # ...nor count their CPUs: 8 per GPU on gpu_1x (g5.2xlarge), 12 on gpu_4x; 8 fits both. A trial
 # keeps one for training and uses the rest as loader workers (data.num_workers: auto).
 export CXR_TUNE_CPUS_PER_TRIAL="${CXR_TUNE_CPUS_PER_TRIAL:-8}"
+# The same figure for --trials-per-gpu (CXR_TUNE_TRIALS_PER_GPU): N trials on a GPU share its 8.
+export CXR_TUNE_CPUS_PER_GPU="${CXR_TUNE_CPUS_PER_GPU:-8}"
 # Tune results and checkpoints on S3: every node reads and writes them (multi-node restore).
 export CXR_TUNE_STORAGE_PATH="${CXR_TUNE_STORAGE_PATH:-s3://${CXR_TUNE_BUCKET:-unset-bucket}/ray_results}"
 # Node-local disk (mounted into the container): the dataset and the preprocessed cache.

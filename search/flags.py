@@ -23,17 +23,18 @@ def parse_args(spec: SearchSpec, argv=None) -> argparse.Namespace:
     p.add_argument("--startup-trials", type=at_least(1), default=None,
                    help="random proposals (the warm start included) before TPE models the results; default: a "
                         "quarter of --num-samples, 2 to 10 (search/proposals.py)")
-    p.add_argument("--cpus-per-trial", type=at_least(0.01, float), default=_env_float("CXR_TUNE_CPUS_PER_TRIAL", 0.01),
-                   help="env CXR_TUNE_CPUS_PER_TRIAL; default: a trial with whole GPUs gets the CPUs that come "
-                        "with them on the cluster's GPU nodes (8 per GPU on an 8-CPU 1-GPU node) for its "
-                        "loader workers, any other trial 1")
-    p.add_argument("--gpus-per-trial", type=at_least(0.0, float), default=_env_float("CXR_TUNE_GPUS_PER_TRIAL", 0.0),
+    p.add_argument("--cpus-per-trial", type=at_least(0.01, float), default=None,
+                   help="env CXR_TUNE_CPUS_PER_TRIAL (not for packed trials); default: a trial with whole GPUs gets "
+                        "the CPUs that come with them on the cluster's GPU nodes (8 per GPU on an 8-CPU 1-GPU node) "
+                        "for its loader workers, a packed one 1/N of them, any other trial 1")
+    p.add_argument("--gpus-per-trial", type=at_least(0.0, float), default=None,
                    help="fractions allowed; env CXR_TUNE_GPUS_PER_TRIAL (an autoscaling cluster has no GPU "
                         "when the search starts: set it there); default 1 if the cluster has GPUs now, else 0")
-    p.add_argument("--trials-per-gpu", type=packing.parse, default=os.environ.get("CXR_TUNE_TRIALS_PER_GPU"),
-                   metavar="N|auto", help="trials sharing one GPU (1-4), each with 1/N of its CPUs; auto: as many as "
-                   "measured peak memory and images/s say (search/packing.py); a trial that runs out of GPU memory "
-                   "is retried alone; env CXR_TUNE_TRIALS_PER_GPU; default: one trial per GPU (--gpus-per-trial)")
+    p.add_argument("--trials-per-gpu", type=packing.parse, default=None, metavar="N|auto",
+                   help="trials sharing one GPU (1-4), each with 1/N of its CPUs; auto: as many as measured peak "
+                        "memory and images/s say (search/packing.py); a trial that runs out of GPU memory is "
+                        "retried alone; env CXR_TUNE_TRIALS_PER_GPU, which beats CXR_TUNE_GPUS_PER_TRIAL; "
+                        "default: one trial per GPU (--gpus-per-trial)")
     p.add_argument("--memory-per-trial", type=at_least(0.01, float), default=None, metavar="GIB",
                    help="memory Ray reserves for each trial, GiB (default: none reserved)")
     p.add_argument("--confirm", type=at_least(0), default=None, metavar="K",
@@ -66,7 +67,23 @@ def parse_args(spec: SearchSpec, argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.trials_per_gpu is not None and args.gpus_per_trial is not None:
         raise UsageError("--trials-per-gpu and --gpus-per-trial both say how much GPU a trial gets; give one")
+    _resources_from_env(args)
     return args
+
+
+def _resources_from_env(args) -> None:
+    """The environment fills what the command line left out. CXR_TUNE_TRIALS_PER_GPU packs trials
+    unless --gpus-per-trial is given, and beats CXR_TUNE_GPUS_PER_TRIAL (deploy/cluster_env.sh sets
+    that to 1 for every search). A packed trial gets its share of its GPU's CPUs, so
+    CXR_TUNE_CPUS_PER_TRIAL, sized for a trial with a whole GPU, is not applied to it."""
+    env = os.environ.get("CXR_TUNE_TRIALS_PER_GPU")
+    if args.trials_per_gpu is None and args.gpus_per_trial is None and env:
+        args.trials_per_gpu = packing.parse(env, "CXR_TUNE_TRIALS_PER_GPU")
+    if args.trials_per_gpu is None:
+        if args.gpus_per_trial is None:
+            args.gpus_per_trial = _env_float("CXR_TUNE_GPUS_PER_TRIAL", 0.0)
+        if args.cpus_per_trial is None:
+            args.cpus_per_trial = _env_float("CXR_TUNE_CPUS_PER_TRIAL", 0.01)
 
 
 def _env_float(name: str, low: float) -> float | None:

@@ -40,8 +40,8 @@ class Packing:
     reason: str
 
 
-def parse(value: str) -> int | str:
-    """--trials-per-gpu: a whole number 1..MAX_PER_GPU, or auto."""
+def parse(value: str, name: str = "--trials-per-gpu") -> int | str:
+    """--trials-per-gpu (or its variable `name`): a whole number 1..MAX_PER_GPU, or auto."""
     if value == "auto":
         return value
     try:
@@ -49,7 +49,7 @@ def parse(value: str) -> int | str:
     except ValueError:
         n = 0
     if not 1 <= n <= MAX_PER_GPU:
-        raise UsageError(f"--trials-per-gpu {value!r}: give a whole number 1-{MAX_PER_GPU} or auto")
+        raise UsageError(f"{name} {value!r}: give a whole number 1-{MAX_PER_GPU} or auto")
     return n
 
 
@@ -153,23 +153,41 @@ def auto(key: str, gpu_name: str, gpu_gib: float, cpus_per_gpu: float, measured:
     return Packing(fits, f"{fits} per GPU: what fits ({limits}); no images/s measured on {gpu_name}")
 
 
-def cpus_per_gpu(nodes: list[dict]) -> float | None:
-    """CPUs per GPU on the scarcest alive GPU node (None: no GPU node is up)."""
+def cpus_per_gpu(nodes: list[dict], declared: float | None = None) -> float | None:
+    """CPUs per GPU on the scarcest alive GPU node, at most `declared` (CXR_TUNE_CPUS_PER_GPU: what
+    every GPU node type of an autoscaling cluster brings, deploy/cluster_env.sh); None: neither."""
     ratios = [n["Resources"]["CPU"] / n["Resources"]["GPU"] for n in nodes
               if n.get("Alive") and n["Resources"].get("GPU") and n["Resources"].get("CPU")]
+    ratios += [declared] if declared else []
     return min(ratios) if ratios else None
 
 
-def plan(choice: int | str, param_space: dict, nodes: list[dict], probe, measured: dict | None = None
-         ) -> tuple[dict, dict, str]:
+def declared_cpus_per_gpu() -> float | None:
+    value = os.environ.get("CXR_TUNE_CPUS_PER_GPU")
+    try:
+        number = float(value) if value else None
+    except ValueError:
+        number = 0.0
+    if number is not None and not number >= 1:
+        raise UsageError(f"CXR_TUNE_CPUS_PER_GPU={value!r}: give the CPUs each GPU brings on the GPU nodes (>= 1)")
+    return number
+
+
+def gpu_node_up(nodes: list[dict]) -> bool:
+    return any(n.get("Alive") and n["Resources"].get("GPU") for n in nodes)
+
+
+def plan(choice: int | str, param_space: dict, nodes: list[dict], probe, measured: dict | None = None,
+         declared: float | None = None) -> tuple[dict, dict, str]:
     """(what each trial asks for, what a trial retried alone asks for, the line that says why).
-    `probe()` -> (GPU model, GiB) of a GPU node's GPU, or None when none answers."""
-    per_cpu = cpus_per_gpu(nodes)
+    `probe(gpu_node_up)` -> (GPU model, GiB) of a GPU node's GPU, or None when none answers."""
+    per_cpu = cpus_per_gpu(nodes, declared)
     if per_cpu is None:
-        raise UsageError("--trials-per-gpu: no GPU node is up; start the search on a cluster with GPU nodes "
-                         "(or drop the flag)")
+        raise UsageError("--trials-per-gpu: no GPU node is up, so the CPUs a GPU brings are unknown; on an "
+                         "autoscaling cluster set CXR_TUNE_CPUS_PER_GPU (deploy/cluster_env.sh sets 8), else "
+                         "start the search where GPU nodes are up (or drop the flag)")
     if choice == "auto":
-        gpu = probe()
+        gpu = probe(gpu_node_up(nodes))
         if gpu is None:
             packed = Packing(1, "no GPU answered the probe for its model and memory: one trial per GPU")
         else:
@@ -181,9 +199,10 @@ def plan(choice: int | str, param_space: dict, nodes: list[dict], probe, measure
     return share(packed.per_gpu, per_cpu), alone, f"trials per GPU: {packed.reason}"
 
 
-def probe_gpu(timeout_s: float = 120) -> tuple[str, float] | None:
+def probe_gpu(gpu_node_up: bool = True) -> tuple[str, float] | None:
     """(model, GiB) of a GPU on a GPU node, from a task that holds it for a moment; None when no GPU
-    answers in time (an autoscaler still starting one)."""
+    answers in time. With no GPU node up, the task's demand makes an autoscaler start one (which
+    the trials need anyway): that gets 15 minutes, a GPU node already up 2."""
     import ray
 
     @ray.remote(num_gpus=1, num_cpus=0)
@@ -193,6 +212,10 @@ def probe_gpu(timeout_s: float = 120) -> tuple[str, float] | None:
         props = torch.cuda.get_device_properties(0)
         return props.name, props.total_memory / 2 ** 30
 
+    timeout_s = 120 if gpu_node_up else 900
+    if not gpu_node_up:
+        print("--trials-per-gpu auto: waiting for a GPU node to start (up to 15 min) to read its GPU's model "
+              "and memory", flush=True)
     ref = describe.remote()
     try:
         return ray.get(ref, timeout=timeout_s)

@@ -164,7 +164,8 @@ def trial_resources(args, param_space: dict) -> tuple[dict, dict | None]:
     connect_ray()
     alone = None
     if args.trials_per_gpu is not None:
-        shared, alone, why = packing.plan(args.trials_per_gpu, param_space, ray.nodes(), packing.probe_gpu)
+        shared, alone, why = packing.plan(args.trials_per_gpu, param_space, ray.nodes(), packing.probe_gpu,
+                                          declared=packing.declared_cpus_per_gpu())
         print(why, flush=True)
         cpus, gpus = (args.cpus_per_trial or shared["cpu"]), shared["gpu"]
     else:

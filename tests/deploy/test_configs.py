@@ -107,7 +107,7 @@ def test_the_cluster_environment_is_what_the_search_script_reads(tmp_path, monke
     assert env["RAY_AUTH_MODE"] == "token" and env["RAY_ADDRESS"] == "auto"
     assert env["MLFLOW_TRACKING_USERNAME"] == "alice" and env["MLFLOW_TRACKING_PASSWORD"] == "pw"
     for key in ("MLFLOW_TRACKING_URI", "CXR_TUNE_STORAGE_PATH", "CXR_TUNE_CACHE", "CXR_TUNE_GPUS_PER_TRIAL",
-                "CXR_TUNE_CPUS_PER_TRIAL"):
+                "CXR_TUNE_CPUS_PER_TRIAL", "CXR_TUNE_CPUS_PER_GPU"):
         monkeypatch.setenv(key, env[key])
     from search import runner
     from spaces.dualchexnet import SPEC
@@ -117,6 +117,14 @@ def test_the_cluster_environment_is_what_the_search_script_reads(tmp_path, monke
     assert args.tracking_uri == "http://127.0.0.1:5000"
     assert args.gpus_per_trial == 1  # no GPU exists yet when an autoscaling cluster starts the search
     assert args.cpus_per_trial == 8  # a g5.2xlarge's CPUs, for the trial's loader workers
+    # packed (--trials-per-gpu 2): each trial gets half a GPU and half of the 8 CPUs it brings
+    from search import packing
+
+    args = runner.parse_args(SPEC, ["--data", "/mnt/cxr/data/nih", "--trials-per-gpu", "2"])
+    assert (args.gpus_per_trial, args.cpus_per_trial) == (None, None)
+    head = [{"Alive": True, "Resources": {"CPU": 8.0}}]   # no GPU worker yet
+    assert packing.plan(args.trials_per_gpu, {}, head, probe=None, declared=packing.declared_cpus_per_gpu())[0] \
+        == {"gpu": 0.5, "cpu": 4}
 
 
 def test_dockerfile_matches_this_ray_and_copies_existing_paths():

@@ -66,21 +66,43 @@ def test_a_searched_backbone_packs_for_its_largest_measured_choice():
     assert small == KEY and large == "dualchexnet/resnet101+densenet169 512px batch 8 compile=off"
     measured = {"NVIDIA H200": {small: {"peak_gib": 20.0, "img_s": {"1": 100.0, "4": 300.0}},
                                 large: {"peak_gib": 40.0, "img_s": {"1": 60.0, "2": 110.0, "3": 130.0}}}}
-    resources, alone, why = packing.plan("auto", space, NODES, lambda: ("NVIDIA H200", 139.0), measured)
+    resources, alone, why = packing.plan("auto", space, NODES, lambda up: ("NVIDIA H200", 139.0), measured)
     # 125.1 GiB // 40.5 = 3 of the larger pair; 3 was its fastest measured
     assert resources == {"gpu": 0.3333, "cpu": 2} and alone == {"gpu": 1, "cpu": 8}
     assert why.startswith("trials per GPU: 3 per GPU") and "resnet101+densenet169" in why
     unmeasured = {"NVIDIA H200": {small: measured["NVIDIA H200"][small]}}
-    assert packing.plan("auto", space, NODES, lambda: ("NVIDIA H200", 139.0), unmeasured)[0] == {"gpu": 1.0, "cpu": 8}
+    h200 = lambda up: ("NVIDIA H200", 139.0)  # noqa: E731
+    assert packing.plan("auto", space, NODES, h200, unmeasured)[0] == {"gpu": 1.0, "cpu": 8}
 
 
 def test_a_given_count_needs_no_probe_and_no_gpu_node_is_an_error():
     space = _space(["resnet50+densenet121"])
     resources, _, why = packing.plan(2, space, NODES, probe=None)
     assert resources == {"gpu": 0.5, "cpu": 4} and why == "trials per GPU: 2 per GPU (--trials-per-gpu)"
-    with pytest.raises(UsageError, match="no GPU node is up"):
+    with pytest.raises(UsageError, match="no GPU node is up.*set CXR_TUNE_CPUS_PER_GPU"):
         packing.plan(2, space, NODES[1:], probe=None)
-    assert packing.plan("auto", space, NODES, lambda: None)[0] == {"gpu": 1.0, "cpu": 8}
+    assert packing.plan("auto", space, NODES, lambda up: None)[0] == {"gpu": 1.0, "cpu": 8}
+
+
+def test_an_autoscaling_cluster_with_no_gpu_node_yet_packs_by_the_declared_cpus_and_waits_for_the_probe():
+    space, asked = _space(["resnet50+densenet121"]), []
+    # deploy/cluster_env.sh: 8 CPUs per GPU fits every GPU node type; none is up when the search starts
+    resources, alone, _ = packing.plan(2, space, NODES[1:], probe=None, declared=8)
+    assert resources == {"gpu": 0.5, "cpu": 4} and alone == {"cpu": 8, "gpu": 1}
+    packing.plan("auto", space, NODES[1:], lambda up: asked.append(up), declared=8)
+    assert asked == [False]   # the probe is told no GPU node is up: it waits for the autoscaler
+    # a node type with more CPUs per GPU (12) is held to the declared 8, so every type fits the trials
+    big = [{"Alive": True, "Resources": {"CPU": 48.0, "GPU": 4.0}}]
+    assert packing.plan(4, space, big, probe=None, declared=8)[0] == {"gpu": 0.25, "cpu": 2}
+    assert packing.plan(4, space, big, probe=None)[0] == {"gpu": 0.25, "cpu": 3}
+
+
+def test_the_declared_cpus_per_gpu_must_be_a_count(monkeypatch):
+    monkeypatch.setenv("CXR_TUNE_CPUS_PER_GPU", "eight")
+    with pytest.raises(UsageError, match="CXR_TUNE_CPUS_PER_GPU='eight'"):
+        packing.declared_cpus_per_gpu()
+    monkeypatch.setenv("CXR_TUNE_CPUS_PER_GPU", "12")
+    assert packing.declared_cpus_per_gpu() == 12
 
 
 def test_a_users_own_peaks_raise_the_shipped_ones(tmp_path):

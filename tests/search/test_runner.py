@@ -87,4 +87,23 @@ def test_trials_per_gpu_comes_from_the_flag_or_the_environment_and_excludes_gpus
     monkeypatch.setenv("CXR_TUNE_TRIALS_PER_GPU", "3")
     assert runner.parse_args(SPEC, []).trials_per_gpu == 3
     with pytest.raises(UsageError, match="give one"):
-        runner.parse_args(SPEC, ["--gpus-per-trial", "0.5"])
+        runner.parse_args(SPEC, ["--trials-per-gpu", "2", "--gpus-per-trial", "0.5"])
+    # the command line beats the environment: --gpus-per-trial drops the variable's packing
+    args = runner.parse_args(SPEC, ["--gpus-per-trial", "0.5"])
+    assert args.trials_per_gpu is None and args.gpus_per_trial == 0.5
+    monkeypatch.setenv("CXR_TUNE_TRIALS_PER_GPU", "9")
+    with pytest.raises(UsageError, match="CXR_TUNE_TRIALS_PER_GPU '9': give a whole number 1-4 or auto"):
+        runner.parse_args(SPEC, [])
+
+
+def test_on_the_cluster_packing_beats_its_one_gpu_and_eight_cpus_per_trial(monkeypatch):
+    # deploy/cluster_env.sh sets these for every search; a user adds CXR_TUNE_TRIALS_PER_GPU=2
+    for key, value in {"CXR_TUNE_GPUS_PER_TRIAL": "1", "CXR_TUNE_CPUS_PER_TRIAL": "8",
+                       "CXR_TUNE_TRIALS_PER_GPU": "2"}.items():
+        monkeypatch.setenv(key, value)
+    args = runner.parse_args(SPEC, [])
+    assert (args.trials_per_gpu, args.gpus_per_trial, args.cpus_per_trial) == (2, None, None)
+    assert runner.parse_args(SPEC, ["--cpus-per-trial", "3"]).cpus_per_trial == 3   # given: kept
+    monkeypatch.delenv("CXR_TUNE_TRIALS_PER_GPU")
+    args = runner.parse_args(SPEC, [])
+    assert (args.trials_per_gpu, args.gpus_per_trial, args.cpus_per_trial) == (None, 1, 8)
