@@ -75,10 +75,12 @@ def _resources_from_env(args) -> None:
     """The environment fills what the command line left out. CXR_TUNE_TRIALS_PER_GPU packs trials
     unless --gpus-per-trial is given, and beats CXR_TUNE_GPUS_PER_TRIAL (deploy/cluster_env.sh sets
     that to 1 for every search). A packed trial gets its share of its GPU's CPUs, so
-    CXR_TUNE_CPUS_PER_TRIAL, sized for a trial with a whole GPU, is not applied to it."""
+    CXR_TUNE_CPUS_PER_TRIAL, sized for a trial with a whole GPU, is not applied to it;
+    CXR_TUNE_CPUS_PER_GPU (args.cpus_per_gpu) is, where no GPU node is up to count them."""
     env = os.environ.get("CXR_TUNE_TRIALS_PER_GPU")
     if args.trials_per_gpu is None and args.gpus_per_trial is None and env:
         args.trials_per_gpu = packing.parse(env, "CXR_TUNE_TRIALS_PER_GPU")
+    args.cpus_per_gpu = _env_float("CXR_TUNE_CPUS_PER_GPU", 1.0) if args.trials_per_gpu is not None else None
     if args.trials_per_gpu is None:
         if args.gpus_per_trial is None:
             args.gpus_per_trial = _env_float("CXR_TUNE_GPUS_PER_TRIAL", 0.0)

@@ -162,17 +162,6 @@ def cpus_per_gpu(nodes: list[dict], declared: float | None = None) -> float | No
     return min(ratios) if ratios else None
 
 
-def declared_cpus_per_gpu() -> float | None:
-    value = os.environ.get("CXR_TUNE_CPUS_PER_GPU")
-    try:
-        number = float(value) if value else None
-    except ValueError:
-        number = 0.0
-    if number is not None and not number >= 1:
-        raise UsageError(f"CXR_TUNE_CPUS_PER_GPU={value!r}: give the CPUs each GPU brings on the GPU nodes (>= 1)")
-    return number
-
-
 def gpu_node_up(nodes: list[dict]) -> bool:
     return any(n.get("Alive") and n["Resources"].get("GPU") for n in nodes)
 

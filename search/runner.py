@@ -47,9 +47,8 @@ def default_cpus(gpus: float, nodes: list[dict]) -> float:
     (autoscaling: set CXR_TUNE_CPUS_PER_TRIAL)."""
     if gpus < 1 or gpus != int(gpus):
         return 1
-    per_gpu = [n["Resources"]["CPU"] / n["Resources"]["GPU"] for n in nodes
-               if n.get("Alive") and n["Resources"].get("GPU") and n["Resources"].get("CPU")]
-    return max(1, math.floor(min(per_gpu) * gpus)) if per_gpu else 1
+    per_gpu = packing.cpus_per_gpu(nodes)
+    return max(1, math.floor(per_gpu * gpus)) if per_gpu else 1
 
 
 def code_version() -> str:
@@ -165,7 +164,7 @@ def trial_resources(args, param_space: dict) -> tuple[dict, dict | None]:
     alone = None
     if args.trials_per_gpu is not None:
         shared, alone, why = packing.plan(args.trials_per_gpu, param_space, ray.nodes(), packing.probe_gpu,
-                                          declared=packing.declared_cpus_per_gpu())
+                                          declared=args.cpus_per_gpu)
         print(why, flush=True)
         cpus, gpus = (args.cpus_per_trial or shared["cpu"]), shared["gpu"]
     else:

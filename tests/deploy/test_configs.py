@@ -123,7 +123,7 @@ def test_the_cluster_environment_is_what_the_search_script_reads(tmp_path, monke
     args = runner.parse_args(SPEC, ["--data", "/mnt/cxr/data/nih", "--trials-per-gpu", "2"])
     assert (args.gpus_per_trial, args.cpus_per_trial) == (None, None)
     head = [{"Alive": True, "Resources": {"CPU": 8.0}}]   # no GPU worker yet
-    assert packing.plan(args.trials_per_gpu, {}, head, probe=None, declared=packing.declared_cpus_per_gpu())[0] \
+    assert packing.plan(args.trials_per_gpu, {}, head, probe=None, declared=args.cpus_per_gpu)[0] \
         == {"gpu": 0.5, "cpu": 4}
 
 

@@ -97,14 +97,6 @@ def test_an_autoscaling_cluster_with_no_gpu_node_yet_packs_by_the_declared_cpus_
     assert packing.plan(4, space, big, probe=None)[0] == {"gpu": 0.25, "cpu": 3}
 
 
-def test_the_declared_cpus_per_gpu_must_be_a_count(monkeypatch):
-    monkeypatch.setenv("CXR_TUNE_CPUS_PER_GPU", "eight")
-    with pytest.raises(UsageError, match="CXR_TUNE_CPUS_PER_GPU='eight'"):
-        packing.declared_cpus_per_gpu()
-    monkeypatch.setenv("CXR_TUNE_CPUS_PER_GPU", "12")
-    assert packing.declared_cpus_per_gpu() == 12
-
-
 def test_a_users_own_peaks_raise_the_shipped_ones(tmp_path):
     shipped, mine = tmp_path / "shipped.json", tmp_path / "mine.json"
     shipped.write_text('{"NVIDIA H200": {"k": {"peak_gib": 10.0, "img_s": {"1": 5.0}}}}')

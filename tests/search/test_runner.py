@@ -107,3 +107,12 @@ def test_on_the_cluster_packing_beats_its_one_gpu_and_eight_cpus_per_trial(monke
     monkeypatch.delenv("CXR_TUNE_TRIALS_PER_GPU")
     args = runner.parse_args(SPEC, [])
     assert (args.trials_per_gpu, args.gpus_per_trial, args.cpus_per_trial) == (None, 1, 8)
+
+
+def test_the_declared_cpus_per_gpu_must_be_a_count(monkeypatch):
+    monkeypatch.setenv("CXR_TUNE_TRIALS_PER_GPU", "2")
+    monkeypatch.setenv("CXR_TUNE_CPUS_PER_GPU", "eight")
+    with pytest.raises(UsageError, match="CXR_TUNE_CPUS_PER_GPU='eight'"):
+        runner.parse_args(SPEC, [])
+    monkeypatch.setenv("CXR_TUNE_CPUS_PER_GPU", "12")
+    assert runner.parse_args(SPEC, []).cpus_per_gpu == 12
