@@ -17,7 +17,7 @@ def gpu_utilisation(client: MlflowClient, search: Search) -> float | None:
     """Mean over the trials' epochs (each trial's GPU samples per epoch), None without GPU figures."""
     values = []
     for t in search.trials:
-        keys = [k for k in client.get_run(t.run_id).data.metrics if GPU_UTIL.match(k)]
+        keys = [k for k in t.metric_keys if GPU_UTIL.match(k)]
         values += [m.value for k in keys for m in client.get_metric_history(t.run_id, k)]
     return statistics.fmean(values) if values else None
 

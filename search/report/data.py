@@ -39,6 +39,7 @@ class Trial:
     per_label: dict[str, float]
     warm: bool
     started: int
+    metric_keys: tuple[str, ...] = ()   # every metric the run logged (search/report/cost.py picks the GPU ones)
 
     def at(self, epoch: int) -> float | None:
         """val AUC at `epoch` (None if the trial did not get there)."""
@@ -163,7 +164,8 @@ def load(client: MlflowClient, parent: Run) -> Search:
             params=dict(run.data.params), val_auc=auc if auc is not None and math.isfinite(auc) else None,
             curve=_curve(client, run.info.run_id),
             per_label={k.split("/", 1)[1]: v for k, v in metrics.items() if k.startswith("val_auc/")},
-            warm=tags.get("cxr.warm_start") == "paper", started=run.info.start_time or 0))
+            warm=tags.get("cxr.warm_start") == "paper", started=run.info.start_time or 0,
+            metric_keys=tuple(metrics)))
     # Tune starts trials in the order its searcher proposed them; the study is rebuilt in that order.
     trials.sort(key=lambda t: (t.started, t.run_id))
     recorded = _recorded_space(client, parent)
