@@ -26,7 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))    # search, spaces
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 
-from replay_sim import Method, Table, grid, search  # noqa: E402
+from replay_sim import Method, grid, search  # noqa: E402
+from search.simulation.table import Table  # noqa: E402
+from trainables.errors import UserError  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data" / "dualchexnet_cpu_curves.csv"
 CPUS = 2   # the laptop the CPU profile is for: two trials at once
@@ -82,19 +84,24 @@ def rung_agreement(table: Table) -> dict[int, list[float]]:
     an ASHA cut at that epoch ranks configs as full training does. -> {epoch: [rho per seed]}"""
     from scipy.stats import spearmanr
 
-    cells = sorted(table.curves)
     last = table.max_t - 1
-    return {k + 1: [float(spearmanr([table.curves[c][s][k] for c in cells],
-                                    [table.curves[c][s][last] for c in cells]).statistic) for s in table.all_seeds]
-            for k in range(last)}
+    agreement = {}
+    for k in range(last):
+        rhos = []
+        for s in table.all_seeds:
+            cells = [c for c in sorted(table.curves) if s in table.curves[c]]
+            rhos.append(float(spearmanr([table.curves[c][s][k] for c in cells],
+                                        [table.curves[c][s][last] for c in cells]).statistic))
+        agreement[k + 1] = rhos
+    return agreement
 
 
 def seed_noise(table: Table) -> tuple[float, float]:
     """(median over cells of the standard deviation of a cell's final val AUC across seeds, standard
     deviation of the cells' seed-means): how far one seed moves a config against how far configs differ."""
     finals = [[c[table.max_t - 1] for c in seeds.values()] for seeds in table.curves.values()]
-    return (statistics.median(statistics.stdev(f) for f in finals),
-            statistics.stdev(table.mean(cell) for cell in table.curves))
+    return (statistics.median(statistics.stdev(f) for f in finals if len(f) > 1),
+            statistics.stdev(table.mean(cell, table.all_seeds) for cell in table.curves))
 
 
 def describe(table: Table) -> None:
@@ -116,8 +123,11 @@ def simulate(table: Table, runs: int, budget: float) -> None:
     rows = {"grid, one seed per cell": g}
     for m in [OLD, default.with_(sampler="random", name="random + ASHA, the default's settings"), default]:
         rows[m.name] = replayed(table, m, runs)
-    print(f"replay over {len(table.curves)} cells x {len(table.all_seeds)} seeds x {table.max_t} epochs, {runs} simulated "
-          f"searches per method; best cell's seed-mean val AUC {table.best_mean:.4f}; default = {default}\n")
+    scored = f"held-out seeds {table.held_out}" if table.held_out else \
+        f"all seeds {table.all_seeds}, the ones the picks read too (the table holds none out)"
+    print(f"replay over {len(table.curves)} configs x {len(table.all_seeds)} seeds x {table.max_t} epochs, {runs} "
+          f"simulated searches per method; picks read seeds {table.pool_seeds} and are scored on {scored}; best "
+          f"config's mean val AUC there {table.best_mean():.4f}; default = {default}\n")
     describe(table)
     _print(rows, grid_epochs)
     ablation = [default.with_(name="default, Optuna's start-up of 10", startup=10),
@@ -174,7 +184,11 @@ def main(argv=None) -> None:
         return
     if not args.data.exists():
         sys.exit(f"error: no recorded table at {args.data}; make it with: python benchmarks/replay.py record")
-    simulate(Table.read(args.data), args.runs, args.budget)
+    try:
+        table = Table.read(args.data)
+    except UserError as err:
+        sys.exit(f"error: {err}")
+    simulate(table, args.runs, args.budget)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "search" / "dual_weights.py"
-FIELDS = ["seed", "lam", "fusion", "epoch", "val_auc", "trial_s"]
+PARAMS = ["loss.lam", "heads.fusion", "heads.w_d", "heads.w_r"]
+FIELDS = ["seed", *PARAMS, "epoch", "val_auc", "seconds"]
+HEADER = """# table: dualchexnet-cpu
+# metric: val_auc max
+# param: loss.lam float 0 2
+# param: heads.fusion choice concat|avg|max
+# param: heads.w_d float 0 0.5
+# param: heads.w_r float 0 0.5
+# warm: loss.lam=0.5 heads.fusion=concat heads.w_d=0.3 heads.w_r=0.3
+# pool: {pool}
+# DualCheXNet grid (5 lambdas x 7 fusions), CPU profile, {max_t} epochs, embedded synthetic set
+# recorded by: python benchmarks/replay.py record --seeds S (one seed at a time, resumable)
+# each seed S: python search/dual_weights.py {command}
+"""
+POOL = "0 1 2"   # the seeds a replayed search may read; the rest score its pick
 
 
 def grid_command(work: Path, seed: int | str, max_t: int) -> list[str]:
@@ -45,9 +59,11 @@ def run_grid(work: Path, seed: int, max_t: int) -> None:
     done.write_text(f"{time.perf_counter() - start:.0f}\n")
 
 
-def fusion_label(config: dict) -> str:
+def params_of(config: dict) -> list:
+    """The table's param cells of a grid trial: Concat's weights; none for avg and max, which ignore them."""
     heads = config["heads"]
-    return heads["fusion"] if heads["fusion"] != "concat" else f"concat{round(heads['w_d'] * 10)}"
+    weights = [heads["w_d"], heads["w_r"]] if heads["fusion"] == "concat" else ["", ""]
+    return [config["loss"]["lam"], heads["fusion"], *weights]
 
 
 def read_grid(work: Path, seed: int, max_t: int) -> list[dict]:
@@ -62,8 +78,9 @@ def read_grid(work: Path, seed: int, max_t: int) -> list[dict]:
                 config = r["config"]
         if sorted(per_epoch) != list(range(1, max_t + 1)):
             sys.exit(f"error: {trial} has epochs {sorted(per_epoch)}, not 1..{max_t}; rerun record to finish it")
-        rows += [{"seed": seed, "lam": config["loss"]["lam"], "fusion": fusion_label(config), "epoch": e,
-                  "val_auc": f"{auc:.6f}", "trial_s": f"{secs:.1f}"} for e, (auc, secs) in sorted(per_epoch.items())]
+        cells = dict(zip(PARAMS, params_of(config)))
+        rows += [{"seed": seed, **cells, "epoch": e, "val_auc": f"{auc:.6f}", "seconds": f"{secs:.1f}"}
+                 for e, (auc, secs) in sorted(per_epoch.items())]
     if len(rows) != 35 * max_t:
         sys.exit(f"error: seed {seed}'s grid has {len(rows) // max_t} finished cells, not 35")
     return rows
@@ -79,21 +96,34 @@ def code_versions(work: Path) -> dict[str, str]:
     return {r.info.run_name: r.data.tags.get("cxr.code_version", "unknown") for r in runs}
 
 
+def kept(out: Path, seeds: list[int]) -> tuple[list[dict], list[str]]:
+    """The rows and per-seed lines of `out` for seeds recorded before and not among `seeds`."""
+    if not out.is_file():
+        return [], []
+    lines = out.read_text().splitlines()
+    notes = [line for line in lines if line.startswith("# seed ") and int(line.split()[2].rstrip(":")) not in seeds]
+    rows = [r for r in csv.DictReader(line for line in lines if not line.startswith("#")) if int(r["seed"]) not in seeds]
+    return rows, notes
+
+
 def record(work: Path, seeds: list[int], out: Path, max_t: int) -> None:
-    """Run what is missing, then write `out` with every recorded seed (a seed recorded before is kept)."""
+    """Run what is missing of `seeds`, then write `out` with them and every seed recorded there before."""
     work.mkdir(parents=True, exist_ok=True)
     for seed in seeds:
         run_grid(work, seed, max_t)
-    rows = [r for seed in seeds for r in read_grid(work, seed, max_t)]
-    walls = {s: (work / f"done-s{s}").read_text().strip() for s in seeds}
-    versions = sorted({v for name, v in code_versions(work).items() if name.startswith("grid-s")})
+    rows, notes = kept(out, seeds)
+    rows += [r for seed in seeds for r in read_grid(work, seed, max_t)]
+    versions = code_versions(work)
+    notes += [f"# seed {s}: code {versions.get(f'grid-s{s}', 'unknown')}, grid wall seconds "
+              f"{(work / f'done-s{s}').read_text().strip()}" for s in seeds]
+    notes.sort(key=lambda line: int(line.split()[2].rstrip(":")))
+    rows.sort(key=lambda r: int(r["seed"]))
     out.parent.mkdir(parents=True, exist_ok=True)
+    command = " ".join(grid_command(Path("<work>"), "S", max_t)[2:])
     with open(out, "w", newline="") as f:
-        f.write(f"# DualCheXNet grid (5 lambdas x 7 fusions), CPU profile, {max_t} epochs, embedded synthetic set\n"
-                f"# recorded by: python benchmarks/replay.py record --seeds {' '.join(map(str, seeds))}\n"
-                f"# each seed S: python search/dual_weights.py {' '.join(grid_command(Path('<work>'), 'S', max_t)[2:])}\n"
-                f"# code version the grids ran: {', '.join(versions)}; grid wall seconds per seed: {walls}\n")
+        f.write(HEADER.format(pool=POOL, max_t=max_t, command=command) + "\n".join(notes) + "\n")
         writer = csv.DictWriter(f, FIELDS)
         writer.writeheader()
         writer.writerows(rows)
-    print(f"wrote {len(rows)} rows ({len(seeds)} seed(s) x 35 cells x {max_t} epochs) to {out}")
+    recorded = sorted({int(r["seed"]) for r in rows})
+    print(f"wrote {len(rows)} rows (seeds {recorded} x 35 cells x {max_t} epochs) to {out}")

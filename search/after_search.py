@@ -27,6 +27,10 @@ class Finished:
     exp_path: str        # the Ray results of the search (local folder or object storage)
     tracking_uri: str    # as the user passed it
     experiment: str
+    simulated: str | None = None   # --simulate: the table the trials read instead of training
+
+
+SIMULATED = "values read from recorded curves ({}), not trained (--simulate)"
 
 
 @dataclass(frozen=True)
@@ -63,9 +67,12 @@ def summarize(results, done: Finished):
     print(f"best val_auc {best.metrics[METRIC]:.4f} at epoch {best.metrics.get('epoch', '?')} (of the trials trained "
           f"furthest; worst of all {worst.metrics[METRIC]:.4f}); best config:")
     print(yaml.safe_dump(best.config, sort_keys=False))
+    if done.simulated:
+        print(f"simulated search: {SIMULATED.format(done.simulated)}")
     out = local_dir(done.exp_path, BEST_CONFIG_FILE)
     if out:
-        out.write_text(yaml.safe_dump({"config": best.config, "metrics": {METRIC: best.metrics[METRIC]}},
+        simulated = {"simulated": SIMULATED.format(done.simulated)} if done.simulated else {}
+        out.write_text(yaml.safe_dump({"config": best.config, "metrics": {METRIC: best.metrics[METRIC]}, **simulated},
                                       sort_keys=False))
         print(f"best config written to {out}")
     return best
@@ -200,7 +207,8 @@ def after_search(results, done: Finished, export_to: str | None = None, evaluate
     if export_to:
         from search.export import export
         written = export(client.tracking_uri, done.experiment, top=3, out=export_to)
-        print(f"exported {len(written)} config(s) to {export_to}")
+        print(f"exported {len(written)} config(s) to {export_to}"
+              + (f"; their {SIMULATED.format(done.simulated)}" if done.simulated else ""))
     if evaluate:
         if parent is None:
             raise UserError(f"--evaluate: no search run in MLflow for {done.exp_path}")

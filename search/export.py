@@ -17,6 +17,7 @@ from mlflow.tracking import MlflowClient
 
 import spaces
 from search.confirmation import MEAN_TAG
+from search.simulation.trainable import TAG as SIMULATED_TAG
 from search.tracking.check import check_tracking
 from search.tracking.store import add_tracking_flag
 from trainables.config import unflatten
@@ -65,6 +66,8 @@ def run_doc(run, space: str | None = None) -> dict:
         **({"confirmed_val_auc_mean": float(run.data.tags[MEAN_TAG])} if MEAN_TAG in run.data.tags else {}),
         "checkpoint": run.data.tags.get("cxr.checkpoint"),
         **({"space": space} if space else {}),
+        **({"simulated": f"values read from recorded curves ({run.data.tags[SIMULATED_TAG]}), not trained "
+                         "(--simulate)"} if SIMULATED_TAG in run.data.tags else {}),
     }
 
 
@@ -98,8 +101,13 @@ def main(argv=None) -> None:
     p.add_argument("--metric", default="val_auc")
     args = p.parse_args(argv)
     check_tracking(args.tracking_uri)
-    for path in export(args.tracking_uri, args.experiment, args.top, args.out, args.metric):
+    written = export(args.tracking_uri, args.experiment, args.top, args.out, args.metric)
+    for path in written:
         print(path)
+    simulated = [p for p in written if "simulated" in yaml.safe_load(p.read_text())]
+    if simulated:
+        print(f"note: {len(simulated)} of these configs come from a --simulate search: their values were read "
+              "from recorded curves, not trained (the YAML's 'simulated' key says from which table)")
 
 
 if __name__ == "__main__":

@@ -57,6 +57,12 @@ def parse_args(spec: SearchSpec, argv=None) -> argparse.Namespace:
     p.add_argument("--grid", action="store_true", help="run the paper's grid instead of the search")
     p.add_argument("--resume", action="store_true", help="continue the latest (or --name) search at --storage-path")
     p.add_argument("--smoke-test", action="store_true", help="tiny and fast, for CI")
+    p.add_argument("--simulate", default=None, metavar="TABLE",
+                   help="read recorded curves instead of training: each trial reads the nearest config of TABLE "
+                        "(format: docs/recorded_tables.md), one recorded seed, epoch by epoch; MLflow tags the runs "
+                        "cxr.simulated")
+    p.add_argument("--simulate-speedup", type=at_least(0.001, float), default=100.0, metavar="X",
+                   help="--simulate: a recorded epoch of S seconds takes S/X")
     p.add_argument("--export", default=None, metavar="DIR", help="also write the top configs as YAML here")
     p.add_argument("--evaluate", action="store_true", help="after the search, score the best trial's checkpoint "
                    "on the test split beside the paper's table (search/evaluation/), logged under the parent run")
@@ -67,6 +73,8 @@ def parse_args(spec: SearchSpec, argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.trials_per_gpu is not None and args.gpus_per_trial is not None:
         raise UsageError("--trials-per-gpu and --gpus-per-trial both say how much GPU a trial gets; give one")
+    if args.simulate and args.evaluate:
+        raise UsageError("--evaluate scores a trained checkpoint on the test split; a --simulate search trains none")
     _resources_from_env(args)
     return args
 

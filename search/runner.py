@@ -24,12 +24,16 @@ from search import packing, proposals, search_space
 from search.after_search import ConfirmPlan, Finished, after_search
 from search.flags import parse_args
 from search.resources import GIB, autoscaling, check_resources
+from search.simulation import trainable as simulation
+from search.simulation.table import Table
+from search.simulation.trainable import simulated_fn
 from search.storage import is_remote, latest_search
 from search.tracking.callback import Delivery, MLflowSearchCallback, ParentRun
 from search.tracking.check import check_tracking
 from search.tracking.space import to_json
 from search.oom_retry import PackedASHA
-from search.trial_state import AshaState, NoRetryOnUserError, ResumableOptunaSearch, ResumableSearchGenerator
+from search.trial_state import (AshaState, LimitedSearch, NoRetryOnUserError, ResumableOptunaSearch,
+                                ResumableSearchGenerator)
 from spaces import SearchSpec
 from trainables.config import flatten, merge, resolve
 from trainables.data.sources import dataset_label, is_synthetic, load_splits, resolve_root
@@ -179,8 +183,17 @@ def trial_resources(args, param_space: dict) -> tuple[dict, dict | None]:
     return {"cpu": cpus, "gpu": gpus, **({"memory": memory} if memory else {})}, alone
 
 
-def parent_run(spec: SearchSpec, args, param_space: dict, warm: list, splits, name: str, exp_path: str,
-               num_samples: int, max_epochs: int) -> ParentRun:
+def dataset_tags(splits, table: Table | None) -> dict:
+    if table is not None:
+        return {"cxr.dataset": f"recorded curves: {table.name}", "cxr.synthetic": "true",
+                "cxr.split": f"recorded seeds {table.pool_seeds}", simulation.TAG: table.name,
+                "cxr.simulated_table": table.source}
+    return {"cxr.dataset": dataset_label(splits), "cxr.synthetic": str(is_synthetic(splits)).lower(),
+            "cxr.split": splits.description}
+
+
+def parent_run(spec: SearchSpec, args, param_space: dict, warm: list, data: dict, name: str, exp_path: str,
+               num_samples: int, max_epochs: int, table: Table | None = None) -> ParentRun:
     """What the parent run shows: tags, the space and settings as params, Optuna's distributions,
     and how trial runs are named."""
     dists = search_space.distributions(param_space)
@@ -196,14 +209,14 @@ def parent_run(spec: SearchSpec, args, param_space: dict, warm: list, splits, na
                          "search.confirm": args.confirm, "search.confirm_seeds": args.confirm_seeds})
     return ParentRun(
         name=name,
-        tags={"cxr.dataset": dataset_label(splits), "cxr.synthetic": str(is_synthetic(splits)).lower(),
-              "cxr.split": splits.description, "cxr.space": spec.name, "cxr.code_version": code_version(),
+        tags={**dataset_tags(data["splits"], table), "cxr.space": spec.name, "cxr.code_version": code_version(),
               "cxr.mode": "grid" if args.grid else "search", "cxr.seed": str(args.seed),
               "cxr.ray_results": exp_path},
         params={**search_space.space_params(param_space), **{k: str(v) for k, v in settings.items()}},
         space_json=to_json({k: dists[k] for k in keys}) if dists else None,
         name_keys=tuple(keys), log_keys=frozenset(k for k, d in dists.items() if getattr(d, "log", False)),
-        warm=tuple({k.replace("/", "."): v for k, v in w.items()} for w in warm))
+        warm=tuple({k.replace("/", "."): v for k, v in w.items()} for w in warm),
+        trial_tags={simulation.TAG: table.name} if table is not None else {})
 
 
 # Per-request MLflow limits while the search runs: the outbox retries with its own backoff, so
@@ -215,16 +228,22 @@ MLFLOW_CALL_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUE
 def new_tuner(spec: SearchSpec, args, trainable, param_space: dict, warm: list, callback, name: str, storage: str,
               num_samples: int, max_epochs: int, alone: dict | None = None) -> tune.Tuner:
     """`alone`: what a packed trial that ran out of GPU memory gets for its retry (search/oom_retry.py)."""
-    searcher = None if args.grid else ResumableSearchGenerator(ResumableOptunaSearch(
-        metric=METRIC, mode=MODE, sampler=proposals.tpe_sampler(args.seed, num_samples, args.startup_trials),
-        points_to_evaluate=warm, max_t=max_epochs))
+    limit = concurrency(args, num_samples)
+    searcher = None
+    if not args.grid:
+        optuna_search = ResumableOptunaSearch(
+            metric=METRIC, mode=MODE, sampler=proposals.tpe_sampler(args.seed, num_samples, args.startup_trials),
+            points_to_evaluate=warm, max_t=max_epochs)
+        # Tune ignores max_concurrent_trials beside a SearchGenerator (search/trial_state.py)
+        searcher = ResumableSearchGenerator(LimitedSearch(optuna_search, max_concurrent=limit) if limit
+                                            else optuna_search)
     scheduler = PackedASHA(time_attr="epoch", metric=METRIC, mode=MODE, max_t=max_epochs, alone=alone,
                            grace_period=args.grace_period, reduction_factor=args.reduction_factor)
     return tune.Tuner(
         trainable, param_space=param_space,
         tune_config=tune.TuneConfig(
             search_alg=searcher, num_samples=num_samples, trial_dirname_creator=trial_dirname,
-            max_concurrent_trials=concurrency(args, num_samples), scheduler=scheduler),
+            max_concurrent_trials=None if searcher else limit, scheduler=scheduler),
         run_config=tune.RunConfig(
             name=name, storage_path=storage,
             callbacks=[callback, AshaState(scheduler), NoRetryOnUserError(), packing.PeakRecorder()],
@@ -271,11 +290,29 @@ def locate(spec: SearchSpec, args) -> tuple[str, str, str, Path]:
     return storage, name, exp_path, tracking_dir
 
 
+def read_table(spec: SearchSpec, args, profile: dict) -> Table | None:
+    """--simulate's table, checked against the search (its epochs become --max-epochs unless given)."""
+    if not args.simulate:
+        return None
+    table = Table.read(args.simulate)
+    keys = set(flatten(merge(spec.base, profile.get("config", {})))) | set(flatten(spec.space))
+    simulation.check(table, keys, args.max_epochs)
+    args.max_epochs = args.max_epochs or table.max_t
+    return table
+
+
+def trainable_for(args, table: Table | None):
+    if table is None:
+        return train_fn
+    return tune.with_parameters(simulated_fn, table=table, speedup=args.simulate_speedup)
+
+
 @cli
 def main(spec: SearchSpec, argv=None):
     args = parse_args(spec, argv)
     profile = pick_profile(spec, args)
     fill_defaults(spec, profile, args)
+    table = read_table(spec, args, profile)
     param_space, warm = build_param_space(spec, args, profile)
     max_epochs = resolve({"train": {"max_epochs": param_space["train"]["max_epochs"]}})["train"]["max_epochs"]
     if args.grace_period > max_epochs:
@@ -284,11 +321,12 @@ def main(spec: SearchSpec, argv=None):
     check_tracking(args.tracking_uri)
     storage, name, exp_path, tracking_dir = locate(spec, args)
 
-    resolve_root(args.data)  # the embedded set is generated (forking workers) before Ray starts threads here
+    if table is None:
+        resolve_root(args.data)  # the embedded set is generated (forking workers) before Ray starts threads here
     # Resources before the image cache: a request no node can meet must not wait for it.
     resources, alone = trial_resources(args, param_space)
-    trainable = tune.with_resources(train_fn, resources)
-    data = prepare_data(args.data, param_space)
+    trainable = tune.with_resources(trainable_for(args, table), resources)
+    data = prepare_data(args.data, param_space) if table is None else {"root": None, "splits": None}
     param_space["data"]["root"] = data["root"]
     num_samples = 1 if args.grid else (args.num_samples or profile.get("num_samples", 20))
 
@@ -298,14 +336,15 @@ def main(spec: SearchSpec, argv=None):
         callback = MLflowSearchCallback(
             Delivery(args.tracking_uri, args.experiment_name, pending_path=str(tracking_dir / "mlflow_pending.jsonl"),
                      journal_path=str(tracking_dir / "mlflow_events.jsonl"), drain_timeout=args.tracking_drain_timeout),
-            parent_run(spec, args, param_space, warm, data["splits"], name, exp_path, num_samples, max_epochs),
+            parent_run(spec, args, param_space, warm, data, name, exp_path, num_samples, max_epochs, table),
             max_epochs)
         tuner = new_tuner(spec, args, trainable, param_space, warm, callback, name, storage, num_samples, max_epochs,
                           alone)
     plan = None if args.grid or not args.confirm else ConfirmPlan(
         args.confirm, args.confirm_seeds, args.seed, max_epochs, trainable, storage, name, str(tracking_dir),
         args.tracking_drain_timeout)
-    return after_search(fit(tuner), Finished(exp_path, args.tracking_uri, args.experiment_name),
+    finished = Finished(exp_path, args.tracking_uri, args.experiment_name, table.source if table else None)
+    return after_search(fit(tuner), finished,
                         export_to=args.export, evaluate=args.evaluate, confirm=plan)
 
 

@@ -1,4 +1,4 @@
-"""Four gaps in Ray Tune's bookkeeping, closed on the driver.
+"""Five gaps in Ray Tune's bookkeeping, closed on the driver.
 
 `NoRetryOnUserError`: Tune retries every failed trial up to FailureConfig.max_failures, the
 right thing for a lost node or a preempted VM, a waste for a config error or a diverged loss,
@@ -22,6 +22,14 @@ made is off, so the resumed search runs more (or fewer) trials than --num-sample
 study lacks trials the experiment has, so OptunaSearch ends the resumed search with a KeyError
 on their first result. The experiment's trial list is taken as the truth: the count comes from
 it, and a trial the study lacks joins it, at its end, with the config it ran.
+
+`LimitedSearch`: Tune applies `max_concurrent_trials` only to a bare `Searcher`; handed a
+`SearchGenerator` (ours above) it warns and runs as many trials as the resources allow, so every
+proposal on a large cluster would be made before any result is back. The searcher is wrapped in
+Ray's `ConcurrencyLimiter` here instead, with two changes for `--resume`: the limiter saves
+nothing of its own, so the restored one counts the trials the experiment will run again (its
+unfinished and errored ones) as running, and a trial it did not propose still reaches the searcher
+when it ends (Ray's limiter drops it, and Optuna would never hear of it).
 """
 from __future__ import annotations
 
@@ -33,7 +41,7 @@ from ray.tune import Callback
 from ray.tune.execution.experiment_state import _find_newest_experiment_checkpoint
 from ray.tune.result import TRAINING_ITERATION
 from ray.tune.schedulers import ASHAScheduler
-from ray.tune.search import SearchGenerator
+from ray.tune.search import ConcurrencyLimiter, SearchGenerator
 from ray.tune.search.optuna import OptunaSearch
 
 from trainables.checkpoints import ERROR_KEY
@@ -164,6 +172,33 @@ class ResumableOptunaSearch(OptunaSearch):
         self._completed_trials.add(trial_id)
 
 
+class LimitedSearch(ConcurrencyLimiter):
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
+        self.searcher.on_trial_complete(trial_id, result=result, error=error)
+        if trial_id in self.live_trials:
+            self.live_trials.remove(trial_id)
+            self.num_unfinished_live_trials -= 1
+
+    def running_again(self, trial_ids: list[str]) -> None:
+        """The trials a resumed experiment runs again, counted against the limit until they end."""
+        self.live_trials = set(trial_ids)
+        self.num_unfinished_live_trials = len(self.live_trials)
+
+
+# Trial states that `Tuner.restore(resume_unfinished=True, resume_errored=True)` runs again
+RUN_AGAIN = {"PENDING", "RUNNING", "PAUSED", "ERROR"}
+
+
+def unfinished(trial_data: list) -> list[str]:
+    """The ids of the trials in an experiment state's trial list that a resume runs again."""
+    ids = []
+    for state, _ in trial_data:
+        trial = json.loads(state)
+        if trial.get("status") in RUN_AGAIN:
+            ids.append(trial["trial_id"])
+    return ids
+
+
 class ResumableSearchGenerator(SearchGenerator):
     def restore_from_dir(self, dirpath: str):
         # Tune has just downloaded the experiment's state files to dirpath and restored its trials
@@ -173,7 +208,10 @@ class ResumableSearchGenerator(SearchGenerator):
         if newest is None:
             return
         with open(newest) as f:
-            made = len(json.load(f)["trial_data"])
+            trial_data = json.load(f)["trial_data"]
+        if isinstance(self.searcher, LimitedSearch):
+            self.searcher.running_again(unfinished(trial_data))
+        made = len(trial_data)
         if made != self._counter:
             logger.warning("the experiment has %d trial(s), its saved search state counted %d (the driver stopped "
                            "while saving the experiment); going on from %d", made, self._counter, made)

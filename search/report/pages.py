@@ -58,7 +58,10 @@ def description(search, top, imp, note, found: Findings) -> str:
     tags = search.parent.data.tags
     space = [f"`{k}` {search.param('space.' + k, '')}" for k in search.dists] or \
         [f"`{k[len('grid.'):]}` {v}" for k, v in sorted(search.parent.data.params.items()) if k.startswith("grid.")]
-    lines = [f"**{tags.get('cxr.space', '')} {tags.get('cxr.mode', 'search')}** on **{tags.get('cxr.dataset', '?')}**"
+    simulated = tags.get("cxr.simulated")
+    lines = [f"**Simulated search**: every value below was read from the recorded curves of `{simulated}` "
+             "(--simulate), nothing was trained.", ""] if simulated else []
+    lines += [f"**{tags.get('cxr.space', '')} {tags.get('cxr.mode', 'search')}** on **{tags.get('cxr.dataset', '?')}**"
              f" ({tags.get('cxr.split', '')}); {len(search.trials)} trials: {_counts(search)}.",
              *[c[0].upper() + c[1:] + "." for c in found.cost], "",
              "Searched: " + "; ".join(space) + ".", "",

@@ -38,7 +38,9 @@ from search.trial_state import error_line
 from trainables.checkpoints import INPUTS_KEY
 from trainables.config import flatten
 
-LOGGED = ("val_auc", "val_wauc", "val_loss", "train_loss", "images_per_s", "lr", "epoch", "image_size", "gpu_peak_gib")
+LOGGED = ("val_auc", "val_wauc", "val_loss", "train_loss", "images_per_s", "lr", "epoch", "image_size", "gpu_peak_gib",
+          # a --simulate trial's: which recorded config and seed it read (search/simulation/trainable.py)
+          "recorded_config", "recorded_seed", "recorded_seconds")
 
 
 def _metrics(result: dict) -> dict:
@@ -78,6 +80,7 @@ class ParentRun:
     name_keys: tuple = ()                            # searched keys, in the order run names show them
     log_keys: frozenset = frozenset()                # keys named on a log scale (`lr1e-3`)
     warm: tuple = ()                                 # flattened warm-start configs (the paper's best)
+    trial_tags: dict = field(default_factory=dict)   # on every trial's run too (cxr.simulated)
 
 
 def _from_old_pickle(state: dict) -> dict:
@@ -104,6 +107,7 @@ class MLflowSearchCallback(Callback):
         self.started = False
         self.trials: dict[str, str] = {}   # trial id -> cxr.status
         self.usage = Usage()   # GPU-hours, trial-epochs, placement per trial
+        self.peak_running = 0  # most trials running at once, as Tune saw it at each start
         self._restored: dict = {}
         self._outbox = None
 
@@ -115,7 +119,8 @@ class MLflowSearchCallback(Callback):
     def __setstate__(self, state):
         state = _from_old_pickle(dict(state)) if "delivery" not in state else dict(state)
         # pickled before the outbox existed: these came later
-        defaults = {"uid": uuid.uuid4().hex[:12], "started": False, "trials": {}, "_restored": {}, "usage": Usage()}
+        defaults = {"uid": uuid.uuid4().hex[:12], "started": False, "trials": {}, "_restored": {}, "usage": Usage(),
+                    "peak_running": 0}
         self.__dict__.update({**defaults, **state, "_outbox": None})
 
     # -- saved state ------------------------------------------------------------------------
@@ -126,7 +131,7 @@ class MLflowSearchCallback(Callback):
         pending = outbox.pending() if outbox else self._restored.get("pending", [])
         runs = dict(outbox.sender.runs) if outbox else self._restored.get("runs", {})
         return {"uid": self.uid, "started": self.started, "trials": dict(self.trials), "runs": runs,
-                "pending": pending, "usage": self.usage.state()}
+                "pending": pending, "usage": self.usage.state(), "peak_running": self.peak_running}
 
     def set_state(self, state):
         if "parent_id" in state and "uid" not in state:  # saved before the outbox existed: same runs
@@ -137,6 +142,7 @@ class MLflowSearchCallback(Callback):
         self.started = state.get("started", False)
         self.trials = dict(state.get("trials", {}))
         self.usage = Usage(state.get("usage"))
+        self.peak_running = state.get("peak_running", 0)
         self._restored = {"runs": state.get("runs", {}), "pending": state.get("pending", [])}
         if self._outbox is not None:
             self._outbox.sender.runs.update(self._restored["runs"])
@@ -177,6 +183,8 @@ class MLflowSearchCallback(Callback):
         self.put("view", self.uid, search=self.parent.name, searched=list(self.parent.name_keys))
 
     def on_trial_start(self, iteration, trials, trial, **info):
+        # the starting trial may not be RUNNING yet as Tune calls this
+        self.peak_running = max(self.peak_running, sum(t is trial or t.status == "RUNNING" for t in trials))
         key = self.key(trial)
         if trial.trial_id in self.trials:
             self.put("tags", key, tags={"cxr.status": "running", view.SEARCH_TAG: self.parent.name})
@@ -194,7 +202,8 @@ class MLflowSearchCallback(Callback):
         keys = list(self.parent.name_keys)
         warm = any(all(flat.get(k) == v for k, v in w.items()) for w in self.parent.warm)
         name = run_name(trial.config, keys, self.parent.log_keys) if keys else f"trial-{trial.trial_id}"
-        return name, {"cxr.role": "trial", **({"cxr.warm_start": "paper"} if warm else {})}
+        return name, {"cxr.role": "trial", **({"cxr.warm_start": "paper"} if warm else {}),
+                      **getattr(self.parent, "trial_tags", {})}
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if trial.trial_id not in self.trials:
@@ -265,7 +274,8 @@ class MLflowSearchCallback(Callback):
                      text=yaml.safe_dump({"config": best.config}, sort_keys=False))
         else:
             self.put("tags", self.uid, tags=tags)
-        self.put("metrics", self.uid, metrics=[[k, v, now_ms(), 0] for k, v in self.usage.totals().items()])
+        totals = {**self.usage.totals(), "peak_concurrent_trials": self.peak_running}
+        self.put("metrics", self.uid, metrics=[[k, v, now_ms(), 0] for k, v in totals.items()])
         interrupted = status.get("interrupted", 0) > 0
         self.put("status", self.uid, status="KILLED" if interrupted else "FINISHED", time=now_ms())
         self.close()
@@ -280,6 +290,7 @@ class MLflowSearchCallback(Callback):
         """Wait for the queue up to drain_timeout; write what is left to pending_path."""
         outbox = self.outbox
         d = self.delivery
+        queued, start = len(outbox.pending()), time.monotonic()
         if not outbox.drain(d.drain_timeout):
             left = len(outbox.pending())
             path = Path(d.pending_path or "mlflow_pending.jsonl")
@@ -291,6 +302,9 @@ class MLflowSearchCallback(Callback):
                   file=sys.stderr, flush=True)
         else:
             undelivered.update(path=None, count=0)
+            if queued:   # what a large search leaves queued at its end (benchmarks/scale.py reads this line)
+                print(f"MLflow took the last {queued} queued tracking event(s) in {time.monotonic() - start:.1f} s",
+                      flush=True)
             stale = Path(d.pending_path) if d.pending_path else None
             if outbox.rejected and stale:
                 outbox.write_pending(stale)

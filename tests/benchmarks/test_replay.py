@@ -11,7 +11,7 @@ from replay_sim import Outcome  # noqa: E402
 
 
 def test_stats_are_medians_and_90th_percentiles_over_the_simulated_searches():
-    outcomes = [Outcome(regret=r, trial_epochs=e, cell=None) for r, e in zip(range(11), range(10, 21))]
+    outcomes = [Outcome(regret=r, trial_epochs=e, cell=0) for r, e in zip(range(11), range(10, 21))]
     got = stats(outcomes)
     assert got == {"regret_median": 5, "regret_p90": 9.0, "epochs": 15, "epochs_p90": 19.0}
 
@@ -37,18 +37,23 @@ def test_the_settings_as_good_as_the_grid_are_listed_cheapest_first(capsys):
     assert out.index("| cheap | 40 |") < out.index("| dear | 60 |")
 
 
-def test_rung_agreement_and_seed_noise_on_a_hand_built_table():
-    from replay_sim import LAMBDAS, Table
+def test_rung_agreement_and_seed_noise_on_a_hand_built_table(tmp_path):
+    from search.simulation.table import Table
 
-    # 5 cells (fusion avg), 2 seeds, 3 epochs. Epoch 3 ranks the cells by λ; epoch 2 the same way
-    # for seed 0 and reversed for seed 1; epoch 1 is flat but for one cell.
+    # 5 configs, 2 seeds, 3 epochs. Epoch 3 ranks the configs by λ; epoch 2 the same way for seed 0
+    # and reversed for seed 1; epoch 1 is flat but for one config.
     def curve(i, s):
         return [0.5 + (0.01 if i == 2 else 0.0), 0.5 + 0.01 * (i if s == 0 else -i), 0.6 + 0.01 * i + 0.02 * s]
 
-    t = Table({(lam, "avg"): {s: curve(i, s) for s in (0, 1)} for i, lam in enumerate(LAMBDAS)})
+    rows = [f"{s},{lam},{e + 1},{v},1" for i, lam in enumerate((0.0, 0.5, 1.0, 1.5, 2.0)) for s in (0, 1)
+            for e, v in enumerate(curve(i, s))]
+    path = tmp_path / "t.csv"
+    path.write_text("# table: t\n# metric: val_auc max\n# param: loss.lam float 0 2\n"
+                    "seed,loss.lam,epoch,val_auc,seconds\n" + "\n".join(rows) + "\n")
+    t = Table.read(path)
     got = rung_agreement(t)
     assert got[2] == pytest.approx([1.0, -1.0])
-    # epoch 1 ranks the cells (2.5, 2.5, 5, 2.5, 2.5), uncorrelated with (1, 2, 3, 4, 5): rho = 0
+    # epoch 1 ranks the configs (2.5, 2.5, 5, 2.5, 2.5), uncorrelated with (1, 2, 3, 4, 5): rho = 0
     assert got[1] == pytest.approx([0.0, 0.0])
     within, between = seed_noise(t)
     assert within == pytest.approx(0.02 / 2 ** 0.5)          # two finals 0.02 apart

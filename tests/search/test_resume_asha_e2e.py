@@ -55,22 +55,25 @@ def trial_runs(work: Path, name: str) -> list:
 def test_a_resumed_search_stops_the_same_trials(tmp_path):
     run(tmp_path, "whole")
     whole = decisions(tmp_path, "whole")
-    # The cut comes as trial 3 starts, so its epoch-1 result is the first ASHA sees after the
-    # resume. It was stopped at that rung in the uninterrupted search: a resumed ASHA with empty
-    # rungs (Tune's own) has no cutoff there and would let it go on.
-    assert len(whole) == 4 and whole[2][1:] == ("stopped_early", "1")
+    # The cut comes as the first trial after the second that ASHA stopped at epoch 1 starts, so that
+    # trial's epoch-1 result is the first ASHA sees after the resume. It was stopped at that rung in
+    # the uninterrupted search: a resumed ASHA with empty rungs (Tune's own) has no cutoff there and
+    # would let it go on.
+    assert len(whole) == 4
+    k = next((i for i, d in enumerate(whole) if i >= 2 and d[1:] == ("stopped_early", "1")), None)
+    assert k is not None, f"no trial after the second was stopped at epoch 1: {[d[1:] for d in whole]}"
 
     args, env = command(tmp_path, "cut")
     proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 600
-    while len(trial_runs(tmp_path, "cut")) < 3 and proc.poll() is None and time.monotonic() < deadline:
+    while len(trial_runs(tmp_path, "cut")) < k + 1 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
     assert proc.poll() is None, "the search ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)  # Ctrl-C: Tune saves the experiment and stops
     proc.wait(timeout=300)
     cut = trial_runs(tmp_path, "cut")
-    assert len(cut) == 3 and "val_auc" not in cut[2].data.metrics, "trial 3 reported before the cut"
-    assert cut[2].data.tags["cxr.status"] == "interrupted" and cut[2].info.status == "KILLED"
+    assert len(cut) == k + 1 and "val_auc" not in cut[k].data.metrics, f"trial {k + 1} reported before the cut"
+    assert cut[k].data.tags["cxr.status"] == "interrupted" and cut[k].info.status == "KILLED"
     run(tmp_path, "cut", "--resume")
     assert decisions(tmp_path, "cut") == whole
     # the resumed study told Optuna what ASHA did: the cut trials PRUNED with their epoch values

@@ -181,3 +181,43 @@ def test_an_adopted_trial_cut_early_joins_the_study_as_pruned(tmp_path):
     adopted = [t for t in searcher._ot_study.get_trials() if t.state != optuna.trial.TrialState.WAITING]
     assert [(t.state, t.intermediate_values, t.params) for t in adopted] == \
         [(optuna.trial.TrialState.PRUNED, {1: 0.52}, config)]
+
+
+def test_the_limiter_holds_proposals_at_its_limit_and_tells_optuna_of_every_trial_that_ends():
+    from search.trial_state import LimitedSearch
+
+    inner = optuna_search(ResumableOptunaSearch)
+    limited = LimitedSearch(inner, max_concurrent=2)
+    assert limited.suggest("a") and limited.suggest("b")
+    assert limited.suggest("c") is None                   # two running: the third waits
+    limited.on_trial_complete("a", result({"loss/lam": 0.5, "heads/fusion": "avg"}, 1, 0.6))
+    assert limited.suggest("c")
+    # a resumed search: Tune runs "x" again without asking for a proposal; Ray's limiter would
+    # count it as nothing and drop its end, so Optuna would never hear of it
+    limited.running_again(["x", "c"])
+    assert limited.suggest("d") is None
+    ended = []
+    inner.on_trial_complete = lambda trial_id, result=None, error=False: ended.append(trial_id)
+    limited.on_trial_complete("x", None, error=True)
+    assert ended == ["x"] and limited.suggest("d")
+
+
+def test_a_resume_counts_the_unfinished_and_errored_trials_as_running(tmp_path):
+    from ray.tune.experiment import Trial
+
+    from search.trial_state import LimitedSearch, unfinished
+
+    trials = []
+    for trial_id, status in [("t1", Trial.TERMINATED), ("t2", Trial.RUNNING), ("t3", Trial.ERROR),
+                             ("t4", Trial.PENDING), ("t5", Trial.TERMINATED)]:
+        trial = Trial("train_fn", trial_id=trial_id, stub=True)
+        trial.set_status(status)
+        trials.append(list(trial.get_json_state()))   # as Tune writes them into experiment_state-*.json
+    assert unfinished(trials) == ["t2", "t3", "t4"]
+    gen = ResumableSearchGenerator(LimitedSearch(optuna_search(ResumableOptunaSearch), max_concurrent=3))
+    gen.save_to_dir(str(tmp_path), "2026-12-07_08-00-00")
+    (tmp_path / "experiment_state-2026-12-07_08-00-00.json").write_text(json.dumps({"trial_data": trials}))
+    restored = ResumableSearchGenerator(LimitedSearch(optuna_search(ResumableOptunaSearch), max_concurrent=3))
+    restored.restore_from_dir(str(tmp_path))
+    assert restored.searcher.live_trials == {"t2", "t3", "t4"}
+    assert restored.searcher.suggest("t6") is None        # three run again: the limit is reached

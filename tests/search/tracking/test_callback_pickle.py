@@ -27,10 +27,10 @@ def test_an_old_pickled_callback_keeps_its_settings_and_logs_the_same_parent_and
     assert cb.max_epochs == 2 and not cb.started
 
     cb.setup()
-    warm = SimpleNamespace(placement_group_factory=ONE_CPU, trial_id="t1",
+    warm = SimpleNamespace(placement_group_factory=ONE_CPU, trial_id="t1", status="PENDING",
                            config={"loss": {"lam": 0.5}, "optim": {"lr": 0.001}},
                            last_result={"epoch": 2, "val_auc": 0.7}, error_file=None)
-    cut = SimpleNamespace(placement_group_factory=ONE_CPU, trial_id="t2",
+    cut = SimpleNamespace(placement_group_factory=ONE_CPU, trial_id="t2", status="PENDING",
                           config={"loss": {"lam": 1.5}, "optim": {"lr": 0.01}},
                           last_result={"epoch": 1, "val_auc": 0.6}, error_file=None)
     for t in (warm, cut):

@@ -1,0 +1,39 @@
+"""Runs a search script with --simulate on the committed DualCheXNet table, as a user does (a
+subprocess), and reads what it left in MLflow."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+ROOT = Path(__file__).resolve().parents[3]
+TABLE = ROOT / "benchmarks" / "data" / "dualchexnet_cpu_curves.csv"
+
+
+def run_simulated(work: Path, *extra: str, script: str = "dual_weights", table: Path = TABLE, timeout: int = 600):
+    """-> (printed output, the parent run, the trial runs sorted by start time)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("RAY_ADDRESS", None)
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.run([sys.executable, str(ROOT / "search" / f"{script}.py"), "--simulate", str(table),
+                           "--storage-path", str(work / "rr"), "--name", "sim", *extra],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=timeout)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"simulated search failed:\n{out[-5000:]}"
+    client = MlflowClient(f"sqlite:///{work / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name(script).experiment_id], max_results=5000)
+    parents = [r for r in runs if r.data.tags.get("cxr.role") == "search"]
+    assert len(parents) == 1
+    trials = sorted((r for r in runs if r.data.tags.get("cxr.role") == "trial"), key=lambda r: r.info.start_time)
+    return out, parents[0], trials
+
+
+def overlap(runs) -> int:
+    """The most runs whose [start, end) intervals overlap at one instant."""
+    events = sorted([(r.info.end_time, -1) for r in runs] + [(r.info.start_time, 1) for r in runs])
+    most = now = 0
+    for _, step in events:   # an end at the same millisecond as a start comes first
+        now += step
+        most = max(most, now)
+    return most
