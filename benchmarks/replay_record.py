@@ -66,18 +66,25 @@ def params_of(config: dict) -> list:
     return [config["loss"]["lam"], heads["fusion"], *weights]
 
 
+def trial_epochs(trial: Path, max_t: int) -> tuple[dict, dict]:
+    """({epoch: (val AUC, seconds)}, config) of one finished trial from its Ray results (a retried
+    epoch: its last report); exits naming the trial when it did not run every epoch."""
+    per_epoch, config = {}, None
+    for line in (trial / "result.json").read_text().splitlines():
+        r = json.loads(line)
+        if isinstance(r.get("val_auc"), float) and math.isfinite(r["val_auc"]):
+            per_epoch[r["epoch"]] = (r["val_auc"], r.get("time_this_iter_s", math.nan))
+            config = r["config"]
+    if sorted(per_epoch) != list(range(1, max_t + 1)):
+        sys.exit(f"error: {trial} has epochs {sorted(per_epoch)}, not 1..{max_t}; run the same command to finish it")
+    return per_epoch, config
+
+
 def read_grid(work: Path, seed: int, max_t: int) -> list[dict]:
     """Every cell's per-epoch val AUC from the seed's Ray results (a retried epoch: its last report)."""
     rows = []
     for trial in sorted((work / "ray_results" / f"grid-s{seed}").glob("trial_*")):
-        per_epoch, config = {}, None
-        for line in (trial / "result.json").read_text().splitlines():
-            r = json.loads(line)
-            if isinstance(r.get("val_auc"), float) and math.isfinite(r["val_auc"]):
-                per_epoch[r["epoch"]] = (r["val_auc"], r.get("time_this_iter_s", math.nan))
-                config = r["config"]
-        if sorted(per_epoch) != list(range(1, max_t + 1)):
-            sys.exit(f"error: {trial} has epochs {sorted(per_epoch)}, not 1..{max_t}; rerun record to finish it")
+        per_epoch, config = trial_epochs(trial, max_t)
         cells = dict(zip(PARAMS, params_of(config)))
         rows += [{"seed": seed, **cells, "epoch": e, "val_auc": f"{auc:.6f}", "seconds": f"{secs:.1f}"}
                  for e, (auc, secs) in sorted(per_epoch.items())]
@@ -102,7 +109,8 @@ def kept(out: Path, seeds: list[int]) -> tuple[list[dict], list[str]]:
         return [], []
     lines = out.read_text().splitlines()
     notes = [line for line in lines if line.startswith("# seed ") and int(line.split()[2].rstrip(":")) not in seeds]
-    rows = [r for r in csv.DictReader(line for line in lines if not line.startswith("#")) if int(r["seed"]) not in seeds]
+    rows = [r for r in csv.DictReader(line for line in lines if not line.startswith("#"))
+            if int(r["seed"]) not in seeds]
     return rows, notes
 
 

@@ -249,12 +249,22 @@ def new_tuner(spec: SearchSpec, args, trainable, param_space: dict, warm: list, 
             callbacks=[callback, AshaState(scheduler), NoRetryOnUserError(), packing.PeakRecorder()],
             # retries are for lost nodes and preemption; user errors end a trial at once (trial_state.py)
             failure_config=tune.FailureConfig(max_failures=2),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=keep_checkpoints(args)),
             progress_reporter=tune.CLIReporter(
                 metric_columns=["epoch", "val_auc", "val_loss", "train_loss", "images_per_s"],
                 parameter_columns=spec.columns, max_report_frequency=15, sort_by_metric=True,
                 metric=METRIC, mode=MODE),
             verbose=1))
+
+
+def keep_checkpoints(args) -> int | None:
+    """A trial's checkpoints Tune keeps: the last (a real one holds the model and optimizer, hundreds of
+    MB), or every one for --simulate (a few bytes each). Tune snapshots the whole experiment state each
+    time a trial checkpoints `num_to_keep` times, O(trials) per snapshot: once per epoch of every trial
+    is a small cost beside real epochs, and most of the driver's time in a simulated search of hundreds
+    of trials whose epochs take milliseconds (benchmarks/scale.py); keeping all, Tune snapshots on its
+    own period (about 5 % of the driver's time)."""
+    return None if args.simulate else 1
 
 
 def concurrency(args, num_samples: int) -> int | None:
@@ -264,10 +274,25 @@ def concurrency(args, num_samples: int) -> int | None:
     return None if args.grid else proposals.default_concurrency(num_samples)
 
 
-def fit(tuner: tune.Tuner):
-    """tuner.fit() under MLFLOW_CALL_LIMITS (a value the user set is kept)."""
-    saved = {k: os.environ.get(k) for k in MLFLOW_CALL_LIMITS}
-    os.environ.update({k: v for k, v in MLFLOW_CALL_LIMITS.items() if saved[k] is None})
+def pending_trials(resources: dict, limit: int | None) -> int | None:
+    """How many proposed trials Tune may hold waiting to start (TUNE_MAX_PENDING_TRIALS_PG): as many
+    as the cluster runs at once (at least 2), at most the concurrency limit; None (Tune's own) without
+    a limit. Tune's own is the limit itself: a 1,000-trial search on a laptop that runs 8 trials at once
+    had 250 configs proposed ahead, 240 of them waiting without seeing a result (benchmarks/scale.py).
+    An autoscaling cluster keeps the limit: its pending trials are the demand that adds nodes."""
+    if limit is None or autoscaling():
+        return limit
+    total = ray.cluster_resources()
+    fits = min([total.get(key.upper(), 0) / need for key, need in resources.items()
+                if key in ("cpu", "gpu") and need] or [limit])
+    return max(2, min(limit, math.floor(fits)))
+
+
+def fit(tuner: tune.Tuner, pending: int | None = None):
+    """tuner.fit() under MLFLOW_CALL_LIMITS and `pending` (pending_trials); a value the user set is kept."""
+    limits = {**MLFLOW_CALL_LIMITS, **({"TUNE_MAX_PENDING_TRIALS_PG": str(pending)} if pending else {})}
+    saved = {k: os.environ.get(k) for k in limits}
+    os.environ.update({k: v for k, v in limits.items() if saved[k] is None})
     try:
         return tuner.fit()
     finally:
@@ -344,7 +369,7 @@ def main(spec: SearchSpec, argv=None):
         args.confirm, args.confirm_seeds, args.seed, max_epochs, trainable, storage, name, str(tracking_dir),
         args.tracking_drain_timeout)
     finished = Finished(exp_path, args.tracking_uri, args.experiment_name, table.source if table else None)
-    return after_search(fit(tuner), finished,
+    return after_search(fit(tuner, pending_trials(resources, concurrency(args, num_samples))), finished,
                         export_to=args.export, evaluate=args.evaluate, confirm=plan)
 
 

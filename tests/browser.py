@@ -34,3 +34,27 @@ def page(width: int = 2400, height: int = 1300):
             yield browser.new_page(viewport={"width": width, "height": height})
         finally:
             browser.close()
+
+
+@contextmanager
+def mlflow_ui(db, cwd, link: str | None = None):
+    """`mlflow ui` on the SQLite store `db`, as a user starts it; -> its base URL, or `link` (a link a
+    search printed, for the default port 5000) moved to the port it listens on. Stopped on the way out."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.ports import free_port, stop, wait_http
+
+    port = free_port()
+    with open(Path(cwd) / "mlflow-ui.log", "w") as log:
+        ui = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", f"sqlite:///{db}",
+                               "--host", "127.0.0.1", "--port", str(port)], cwd=cwd, stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health", ui)
+        base = f"http://127.0.0.1:{port}"
+        yield link.replace("http://127.0.0.1:5000", base) if link else base
+    finally:
+        stop(ui, group=True)
+    assert ui.poll() is not None

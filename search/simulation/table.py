@@ -218,8 +218,8 @@ class _Reader:
             seconds.setdefault(i, {}).setdefault(seed, {})[epoch] = secs
         if not configs:
             self.fail(len(self.lines), "no rows")
-        table = Table(self.head["table"], metric, mode, params, configs,
-                      {i: {s: self.epochs(e, i, s, configs, params) for s, e in by.items()} for i, by in curves.items()},
+        in_order = {i: {s: self.epochs(e, i, s, configs, params) for s, e in by.items()} for i, by in curves.items()}
+        table = Table(self.head["table"], metric, mode, params, configs, in_order,
                       {i: {s: [e[k] for k in sorted(e)] for s, e in by.items()} for i, by in seconds.items()},
                       warm=self.head.get("warm"), pool=self.head.get("pool"), source=str(self.path))
         if table.pool is not None and not table.pool_seeds:

@@ -190,21 +190,14 @@ def test_the_printed_link_opens_the_searchs_view_in_a_real_browser(searched):
     """`mlflow ui` on the search's store, the link the search printed, headless Chromium: the table
     and the chart view as a user first sees them."""
     from tests import browser
-    from tests.ports import free_port, stop, wait_http
 
     work, out = searched
     client = MlflowClient(f"sqlite:///{work / 'mlflow.db'}")
     trials, _ = trial_runs(client)
     best_first = [r.info.run_name for r in sorted(trials, key=lambda r: -r.data.metrics["val_auc"])]
-    port = free_port()
-    link = next(line.strip() for line in out.splitlines() if "viewStateShareKey=" in line)
-    link = link.replace("http://127.0.0.1:5000", f"http://127.0.0.1:{port}")
-    with open(work / "mlflow-ui.log", "w") as log:
-        ui = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", f"sqlite:///{work / 'mlflow.db'}",
-                               "--host", "127.0.0.1", "--port", str(port)], cwd=work, stdout=log,
-                              stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_http(f"http://127.0.0.1:{port}/health", ui)
+    printed = next(line.strip() for line in out.splitlines() if "viewStateShareKey=" in line)
+    with browser.mlflow_ui(work / "mlflow.db", work, printed) as link:
+        base = link.split("/#/")[0]
         with browser.page() as page:
             page.goto(link)
             page.get_by_text("Group: smoke").wait_for(timeout=60_000)
@@ -236,13 +229,10 @@ def test_the_printed_link_opens_the_searchs_view_in_a_real_browser(searched):
 
             # the experiment's own page (where the UI opens without the link) links the view
             exp_id = client.get_experiment_by_name("dual_weights").experiment_id
-            page.goto(f"http://127.0.0.1:{port}/#/experiments/{exp_id}")
+            page.goto(f"{base}/#/experiments/{exp_id}")
             href = page.get_by_role("link", name="Open its runs and charts").get_attribute("href")
-            page.goto(f"http://127.0.0.1:{port}/{href}")  # a new tab, as the link's target="_blank" opens it
+            page.goto(f"{base}/{href}")  # a new tab, as the link's target="_blank" opens it
             page.get_by_text("Group: smoke").wait_for(timeout=60_000)
-    finally:
-        stop(ui, group=True)
-    assert ui.poll() is not None
 
 
 def test_resume_of_a_finished_search_reruns_nothing(searched):

@@ -116,3 +116,18 @@ def test_the_declared_cpus_per_gpu_must_be_a_count(monkeypatch):
         runner.parse_args(SPEC, [])
     monkeypatch.setenv("CXR_TUNE_CPUS_PER_GPU", "12")
     assert runner.parse_args(SPEC, []).cpus_per_gpu == 12
+
+
+@pytest.mark.parametrize("cluster, resources, limit, autoscales, pending", [
+    ({"CPU": 2.0}, {"cpu": 0.25, "gpu": 0}, 250, False, 8),      # 1,000 trials on a laptop: 8 fit, not 250 ahead
+    ({"CPU": 2.0}, {"cpu": 1, "gpu": 0}, 2, False, 2),           # the default laptop run: its limit
+    ({"CPU": 64.0, "GPU": 8.0}, {"cpu": 8, "gpu": 1}, 25, False, 8),   # GPUs are the scarcer resource
+    ({"CPU": 2.0}, {"cpu": 2, "gpu": 0}, 25, False, 2),          # at least 2, so a start is always queued
+    ({"CPU": 8.0}, {"cpu": 1, "gpu": 1}, 25, True, 25),          # an autoscaler adds nodes for pending trials
+    ({"CPU": 2.0}, {"cpu": 1, "gpu": 0}, None, False, None),     # a grid: Tune's own
+])
+def test_tune_holds_as_many_proposals_waiting_as_the_cluster_runs_at_once(monkeypatch, cluster, resources, limit,
+                                                                           autoscales, pending):
+    monkeypatch.setattr(runner.ray, "cluster_resources", lambda: cluster)
+    monkeypatch.setattr(runner, "autoscaling", lambda: autoscales)
+    assert runner.pending_trials(resources, limit) == pending
