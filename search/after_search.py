@@ -71,9 +71,8 @@ def summarize(results, done: Finished):
         print(f"simulated search: {SIMULATED.format(done.simulated)}")
     out = local_dir(done.exp_path, BEST_CONFIG_FILE)
     if out:
-        simulated = {"simulated": SIMULATED.format(done.simulated)} if done.simulated else {}
-        out.write_text(yaml.safe_dump({"config": best.config, "metrics": {METRIC: best.metrics[METRIC]}, **simulated},
-                                      sort_keys=False))
+        out.write_text(yaml.safe_dump({"config": best.config, "metrics": {METRIC: best.metrics[METRIC]},
+                                       **simulated_note(done)}, sort_keys=False))
         print(f"best config written to {out}")
     return best
 
@@ -139,6 +138,10 @@ def confirm_best(results, client: MlflowClient, parent, done: Finished, plan: Co
     return client.get_run(parent.info.run_id)
 
 
+def simulated_note(done: Finished) -> dict:
+    return {"simulated": SIMULATED.format(done.simulated)} if done.simulated else {}
+
+
 def record_pick(client: MlflowClient, parent, runs: dict, verdict, done: Finished) -> None:
     """The confirmed pick as the search's best: parent tags, best_config.yaml (file and artifact), and
     each confirmed trial's mean and rank, which search.export orders by."""
@@ -153,7 +156,7 @@ def record_pick(client: MlflowClient, parent, runs: dict, verdict, done: Finishe
     doc = {"config": pick.config, "metrics": {METRIC: pick.values[int(pick.config["train"]["seed"])],
                                               f"{METRIC}_mean": pick.mean, "seeds": sorted(pick.values),
                                               **({f"{METRIC}_ci95": list(ci)} if ci else {})},
-           "confirmation": verdict.text()}
+           "confirmation": verdict.text(), **simulated_note(done)}
     text = yaml.safe_dump(doc, sort_keys=False)
     client.log_text(parent.info.run_id, text, BEST_CONFIG_FILE)
     if pick.trial_id in runs:

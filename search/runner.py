@@ -154,11 +154,12 @@ def defaults(spec: SearchSpec, profile: dict) -> dict:
     return {**ASHA, **CONFIRM, **spec.asha, **profile.get("asha", {}), **profile.get("confirm", {})}
 
 
-def fill_defaults(spec: SearchSpec, profile: dict, args) -> None:
-    """--grace-period / --reduction-factor / --confirm / --confirm-seeds where not given: `defaults`."""
+def fill_defaults(spec: SearchSpec, profile: dict, args, max_epochs: int | None = None) -> None:
+    """--grace-period / --reduction-factor / --confirm / --confirm-seeds where not given: `defaults`
+    (the grace period at most `max_epochs`: a recorded table may have fewer epochs than the profile)."""
     for key, value in defaults(spec, profile).items():
         if getattr(args, key) is None:
-            setattr(args, key, value)
+            setattr(args, key, min(value, max_epochs) if key == "grace_period" and max_epochs else value)
 
 
 def trial_resources(args, param_space: dict) -> tuple[dict, dict | None]:
@@ -285,7 +286,7 @@ def pending_trials(resources: dict, limit: int | None) -> int | None:
     total = ray.cluster_resources()
     fits = min([total.get(key.upper(), 0) / need for key, need in resources.items()
                 if key in ("cpu", "gpu") and need] or [limit])
-    return max(2, min(limit, math.floor(fits)))
+    return min(limit, max(2, math.floor(fits)))
 
 
 def fit(tuner: tune.Tuner, pending: int | None = None):
@@ -323,7 +324,28 @@ def read_table(spec: SearchSpec, args, profile: dict) -> Table | None:
     keys = set(flatten(merge(spec.base, profile.get("config", {})))) | set(flatten(spec.space))
     simulation.check(table, keys, args.max_epochs)
     args.max_epochs = args.max_epochs or table.max_t
+    if args.gpus_per_trial is None and args.trials_per_gpu is None:
+        args.gpus_per_trial = 0   # a simulated trial only sleeps: a GPU would cap how many run at once
     return table
+
+
+def check_resume_matches(args, exp_path: str) -> None:
+    """--resume continues a simulated search only with --simulate of the same table, and a trained one
+    only without it (else recorded values would join trained runs, or the other way round)."""
+    from mlflow.tracking import MlflowClient
+
+    from search.report.data import search_parent
+    from search.tracking.store import absolute_uri
+
+    try:
+        parent = search_parent(MlflowClient(absolute_uri(args.tracking_uri)), args.experiment_name, exp_path)
+    except Exception:  # noqa: BLE001 - the store's own checks come later; nothing to compare here
+        return
+    was = parent.data.tags.get("cxr.simulated_table") if parent else None
+    now = str(Table.read(args.simulate).source) if args.simulate else None
+    if parent is not None and was != now:
+        raise UsageError(f"--resume: {exp_path} was " + (f"simulated from {was}: pass --simulate {was}" if was
+                         else "trained, not simulated: resume it without --simulate"))
 
 
 def trainable_for(args, table: Table | None):
@@ -336,8 +358,8 @@ def trainable_for(args, table: Table | None):
 def main(spec: SearchSpec, argv=None):
     args = parse_args(spec, argv)
     profile = pick_profile(spec, args)
-    fill_defaults(spec, profile, args)
     table = read_table(spec, args, profile)
+    fill_defaults(spec, profile, args, max_epochs=args.max_epochs if table else None)
     param_space, warm = build_param_space(spec, args, profile)
     max_epochs = resolve({"train": {"max_epochs": param_space["train"]["max_epochs"]}})["train"]["max_epochs"]
     if args.grace_period > max_epochs:
@@ -345,6 +367,8 @@ def main(spec: SearchSpec, argv=None):
                          "lower it or raise --max-epochs")
     check_tracking(args.tracking_uri)
     storage, name, exp_path, tracking_dir = locate(spec, args)
+    if args.resume:
+        check_resume_matches(args, exp_path)
 
     if table is None:
         resolve_root(args.data)  # the embedded set is generated (forking workers) before Ray starts threads here

@@ -26,10 +26,10 @@ it, and a trial the study lacks joins it, at its end, with the config it ran.
 `LimitedSearch`: Tune applies `max_concurrent_trials` only to a bare `Searcher`; handed a
 `SearchGenerator` (ours above) it warns and runs as many trials as the resources allow, so every
 proposal on a large cluster would be made before any result is back. The searcher is wrapped in
-Ray's `ConcurrencyLimiter` here instead, with two changes for `--resume`: the limiter saves
-nothing of its own, so the restored one counts the trials the experiment will run again (its
-unfinished and errored ones) as running, and a trial it did not propose still reaches the searcher
-when it ends (Ray's limiter drops it, and Optuna would never hear of it).
+Ray's `ConcurrencyLimiter` here instead, with two changes for `--resume`: the restored limiter
+counts the trials the experiment will run again (its unfinished and errored ones, from the same
+experiment state the trials come from) as running, and a trial it does not count still reaches the
+searcher when it ends (Ray's limiter drops it, and Optuna would never hear of it).
 """
 from __future__ import annotations
 

@@ -166,7 +166,8 @@ def load(client: MlflowClient, parent: Run) -> Search:
             per_label={k.split("/", 1)[1]: v for k, v in metrics.items() if k.startswith("val_auc/")},
             warm=tags.get("cxr.warm_start") == "paper", started=run.info.start_time or 0,
             metric_keys=tuple(metrics)))
-    # Tune starts trials in the order its searcher proposed them; the study is rebuilt in that order.
+    # Tune starts trials about in the order its searcher proposed them (those pending together start in
+    # the order their workers come up); the study is rebuilt in start order.
     trials.sort(key=lambda t: (t.started, t.run_id))
     recorded = _recorded_space(client, parent)
     dists = from_json(recorded) if recorded else infer([t.params for t in trials])

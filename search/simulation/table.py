@@ -61,9 +61,11 @@ class Param:
 
     def unit(self, value: float) -> float:
         """`value` on [0, 1] in the param's own scaling."""
+        if self.high <= self.low:
+            return 0.0
         if self.log:
             return (math.log(value) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
-        return (value - self.low) / (self.high - self.low) if self.high > self.low else 0.0
+        return (value - self.low) / (self.high - self.low)
 
     def distance(self, a, b) -> float:
         if a is None or b is None:
@@ -204,6 +206,8 @@ class _Reader:
                 value, secs = float(row[-2]), float(row[-1]) if row[-1].strip() else math.nan
             except ValueError as err:
                 self.fail(number, str(err))
+            if secs < 0:
+                self.fail(number, f"seconds is {row[-1]}, below 0")
             if not math.isfinite(value):
                 self.fail(number, f"{metric} is {row[-2]!r}, not a number")
             if all(v is None for v in values):
@@ -221,7 +225,7 @@ class _Reader:
         in_order = {i: {s: self.epochs(e, i, s, configs, params) for s, e in by.items()} for i, by in curves.items()}
         table = Table(self.head["table"], metric, mode, params, configs, in_order,
                       {i: {s: [e[k] for k in sorted(e)] for s, e in by.items()} for i, by in seconds.items()},
-                      warm=self.head.get("warm"), pool=self.head.get("pool"), source=str(self.path))
+                      warm=self.head.get("warm"), pool=self.head.get("pool"), source=str(self.path.resolve()))
         if table.pool is not None and not table.pool_seeds:
             self.fail(self.head["pool_line"], f"no recorded seed is in the pool {table.pool}")
         if table.warm is not None:

@@ -6,7 +6,7 @@ speed-up, reporting and checkpointing as a training trial does (so ASHA, the sea
 `--resume`, the MLflow callback and confirmation see what they see in a real search). The recorded
 seed is the config's own draw from the table's pick pool, moved on by the trial's `train.seed`: the
 same config with the same seed reads the same curve (as training would give), a confirmation seed
-reads another one. Held-out seeds (the table's `# pool:`) are never read.
+reads another one (while the pool has others). Held-out seeds (the table's `# pool:`) are never read.
 """
 from __future__ import annotations
 
@@ -26,7 +26,12 @@ STATE = "simulated.json"     # a simulated trial's checkpoint: the epochs it has
 
 
 def recorded_seed(table: Table, config_index: int, seed: int) -> int:
-    seeds = table.seeds(config_index) or table.seeds(config_index, pool=False)
+    """The pool seed a trial of this config with `train.seed` = `seed` reads. Seeds seed, seed+1, ...
+    read distinct recorded seeds until the pool runs out, then repeat them."""
+    seeds = table.seeds(config_index)
+    if not seeds:
+        raise UsageError(f"{table.source}: config {table.label(config_index)} has no recorded seed in the pool "
+                         f"{table.pool_seeds}; record it, or widen '# pool:'")
     return seeds[(zlib.crc32(table.label(config_index).encode()) + seed) % len(seeds)]
 
 

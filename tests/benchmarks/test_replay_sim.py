@@ -29,7 +29,7 @@ def test_asha_cuts_the_weaker_trials_at_the_first_rung_and_the_pick_is_the_finis
     assert search(t, m.with_(confirm=2, confirm_seeds=1), seed=0).trial_epochs == 8 + 6
 
 
-def test_confirmation_picks_the_best_mean_over_a_lucky_seed_and_the_grid_falls_for_it(tmp_path):
+def test_the_grid_with_one_seed_per_cell_falls_for_a_lucky_seed(tmp_path):
     finals = {PAPER: {0: 0.80, 1: 0.60, 2: 0.60}, "2.0 avg": {0: 0.75, 1: 0.74, 2: 0.76}}
 
     def value(c, s, e):

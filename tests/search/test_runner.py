@@ -125,9 +125,43 @@ def test_the_declared_cpus_per_gpu_must_be_a_count(monkeypatch):
     ({"CPU": 2.0}, {"cpu": 2, "gpu": 0}, 25, False, 2),          # at least 2, so a start is always queued
     ({"CPU": 8.0}, {"cpu": 1, "gpu": 1}, 25, True, 25),          # an autoscaler adds nodes for pending trials
     ({"CPU": 2.0}, {"cpu": 1, "gpu": 0}, None, False, None),     # a grid: Tune's own
+    ({"CPU": 2.0}, {"cpu": 0.25, "gpu": 0}, 1, False, 1),        # --max-concurrent 1: never more
 ])
 def test_tune_holds_as_many_proposals_waiting_as_the_cluster_runs_at_once(monkeypatch, cluster, resources, limit,
                                                                            autoscales, pending):
     monkeypatch.setattr(runner.ray, "cluster_resources", lambda: cluster)
     monkeypatch.setattr(runner, "autoscaling", lambda: autoscales)
     assert runner.pending_trials(resources, limit) == pending
+
+
+def test_a_short_recorded_table_caps_the_default_grace_period_but_not_a_given_one():
+    profile = SPEC.cpu   # grace 3 (SCRATCH_ASHA)
+    args = SimpleNamespace(grace_period=None, reduction_factor=None, confirm=None, confirm_seeds=None)
+    runner.fill_defaults(SPEC, profile, args, max_epochs=1)
+    assert args.grace_period == 1 and args.reduction_factor == 2
+    args = SimpleNamespace(grace_period=4, reduction_factor=None, confirm=None, confirm_seeds=None)
+    runner.fill_defaults(SPEC, profile, args, max_epochs=1)
+    assert args.grace_period == 4   # the user's: the runner's own check names it
+
+
+@pytest.mark.parametrize("was, simulate, error", [
+    (None, "t.csv", "was trained, not simulated: resume it without --simulate"),
+    ("TABLE", None, "was simulated from TABLE: pass --simulate TABLE"),
+    ("TABLE", "t.csv", None),
+    (None, None, None),
+])
+def test_resume_keeps_a_search_simulated_or_trained_as_it_began(monkeypatch, tmp_path, was, simulate, error):
+    from search.report import data
+    from tests.tables import write_dual
+
+    table = write_dual(tmp_path / "t.csv", lambda c, s, e: 0.6)
+    was = str(table) if was == "TABLE" else was
+    parent = SimpleNamespace(data=SimpleNamespace(tags={"cxr.simulated_table": was} if was else {}))
+    monkeypatch.setattr(data, "search_parent", lambda client, experiment, exp_path: parent)
+    args = SimpleNamespace(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment_name="dual_weights",
+                           simulate=str(table) if simulate else None)
+    if error is None:
+        runner.check_resume_matches(args, "rr/sim")
+    else:
+        with pytest.raises(UsageError, match=error.replace("TABLE", str(table))):
+            runner.check_resume_matches(args, "rr/sim")

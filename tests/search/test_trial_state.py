@@ -200,6 +200,9 @@ def test_the_limiter_holds_proposals_at_its_limit_and_tells_optuna_of_every_tria
     inner.on_trial_complete = lambda trial_id, result=None, error=False: ended.append(trial_id)
     limited.on_trial_complete("x", None, error=True)
     assert ended == ["x"] and limited.suggest("d")
+    # a trial the limiter does not count (resumed from a state saved before the limiter existed)
+    limited.on_trial_complete("y", result({"loss/lam": 1.0, "heads/fusion": "max"}, 1, 0.6))
+    assert ended == ["x", "y"]
 
 
 def test_a_resume_counts_the_unfinished_and_errored_trials_as_running(tmp_path):

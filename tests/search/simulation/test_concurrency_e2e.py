@@ -13,7 +13,9 @@ def test_no_more_trials_run_at_once_than_the_rule_says(tmp_path, extra, limit):
     out, parent, trials = run_simulated(tmp_path, "--num-samples", "8", "--cpus-per-trial", "0.25",
                                         "--max-epochs", "2", "--grace-period", "2", "--simulate-speedup", "10", *extra)
     assert len(trials) == 8
-    assert overlap(trials) == limit       # from the trial runs' own start and end times
+    # from the trial runs' own start and end times; at least 2, so the test sees trials overlap at all
+    # (the old code ran 4 at once where the rule said 2)
+    assert 2 <= overlap(trials) <= limit
     assert "will be ignored" not in out   # Ray's warning that it drops max_concurrent_trials
-    assert parent.data.metrics["peak_concurrent_trials"] == limit
+    assert 2 <= parent.data.metrics["peak_concurrent_trials"] <= limit
     assert parent.data.params["search.max_concurrent"] == str(limit)
