@@ -128,10 +128,11 @@ def search_with_a_node_failure(cluster, mlflow_server, tmp_path_factory):
                "worker-2": raylet_pid(workers[1])}
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "RAY_ADDRESS": c.address,
            "MLFLOW_TRACKING_URI": mlflow_server, "CXR_TUNE_STORAGE_PATH": str(work / "rr")}
-    # grace period = max epochs: ASHA stops nothing, so every trial must reach EPOCHS.
+    # grace period = max epochs: ASHA stops nothing, so every trial must reach EPOCHS. Three at once,
+    # one per node (the default limit, a quarter of 4 trials and at least 2, could leave a node idle).
     cmd = [sys.executable, str(ROOT / "search" / "dual_weights.py"), "--smoke-test",
            "--num-samples", str(TRIALS), "--max-epochs", str(EPOCHS), "--grace-period", str(EPOCHS),
-           "--cpus-per-trial", "1", "--name", "mn"]
+           "--cpus-per-trial", "1", "--max-concurrent", "3", "--name", "mn"]
     log = open(work / "search.log", "w")
     t0 = time.time()
     proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
