@@ -12,6 +12,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from search import ranking
+from search.simulation import trainable as simulation
 from search.storage import local_dir
 from search.tracking import callback, view
 from search.tracking.store import BEST_CONFIG_FILE, absolute_uri
@@ -28,9 +29,6 @@ class Finished:
     tracking_uri: str    # as the user passed it
     experiment: str
     simulated: str | None = None   # --simulate: the table the trials read instead of training
-
-
-SIMULATED = "values read from recorded curves ({}), not trained (--simulate)"
 
 
 @dataclass(frozen=True)
@@ -68,7 +66,7 @@ def summarize(results, done: Finished):
           f"furthest; worst of all {worst.metrics[METRIC]:.4f}); best config:")
     print(yaml.safe_dump(best.config, sort_keys=False))
     if done.simulated:
-        print(f"simulated search: {SIMULATED.format(done.simulated)}")
+        print(f"simulated search: {simulation.note(done.simulated)}")
     out = local_dir(done.exp_path, BEST_CONFIG_FILE)
     if out:
         out.write_text(yaml.safe_dump({"config": best.config, "metrics": {METRIC: best.metrics[METRIC]},
@@ -139,7 +137,7 @@ def confirm_best(results, client: MlflowClient, parent, done: Finished, plan: Co
 
 
 def simulated_note(done: Finished) -> dict:
-    return {"simulated": SIMULATED.format(done.simulated)} if done.simulated else {}
+    return {"simulated": simulation.note(done.simulated)} if done.simulated else {}
 
 
 def record_pick(client: MlflowClient, parent, runs: dict, verdict, done: Finished) -> None:
@@ -211,7 +209,7 @@ def after_search(results, done: Finished, export_to: str | None = None, evaluate
         from search.export import export
         written = export(client.tracking_uri, done.experiment, top=3, out=export_to)
         print(f"exported {len(written)} config(s) to {export_to}"
-              + (f"; their {SIMULATED.format(done.simulated)}" if done.simulated else ""))
+              + (f"; their {simulation.note(done.simulated)}" if done.simulated else ""))
     if evaluate:
         if parent is None:
             raise UserError(f"--evaluate: no search run in MLflow for {done.exp_path}")

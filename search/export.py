@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 
 import spaces
 from search.confirmation import MEAN_TAG
-from search.simulation.trainable import TAG as SIMULATED_TAG
+from search.simulation import trainable as simulation
 from search.tracking.check import check_tracking
 from search.tracking.store import add_tracking_flag
 from trainables.config import unflatten
@@ -66,8 +66,7 @@ def run_doc(run, space: str | None = None) -> dict:
         **({"confirmed_val_auc_mean": float(run.data.tags[MEAN_TAG])} if MEAN_TAG in run.data.tags else {}),
         "checkpoint": run.data.tags.get("cxr.checkpoint"),
         **({"space": space} if space else {}),
-        **({"simulated": f"values read from recorded curves ({run.data.tags[SIMULATED_TAG]}), not trained "
-                         "(--simulate)"} if SIMULATED_TAG in run.data.tags else {}),
+        **({"simulated": simulation.note(run.data.tags[simulation.TAG])} if simulation.TAG in run.data.tags else {}),
     }
 
 

@@ -26,7 +26,6 @@ from search.flags import parse_args
 from search.resources import GIB, autoscaling, check_resources
 from search.simulation import trainable as simulation
 from search.simulation.table import Table
-from search.simulation.trainable import simulated_fn
 from search.storage import is_remote, latest_search
 from search.tracking.callback import Delivery, MLflowSearchCallback, ParentRun
 from search.tracking.check import check_tracking
@@ -329,7 +328,7 @@ def read_table(spec: SearchSpec, args, profile: dict) -> Table | None:
     return table
 
 
-def check_resume_matches(args, exp_path: str) -> None:
+def check_resume_matches(args, exp_path: str, table: Table | None) -> None:
     """--resume continues a simulated search only with --simulate of the same table, and a trained one
     only without it (else recorded values would join trained runs, or the other way round)."""
     from mlflow.tracking import MlflowClient
@@ -342,7 +341,7 @@ def check_resume_matches(args, exp_path: str) -> None:
     except Exception:  # noqa: BLE001 - the store's own checks come later; nothing to compare here
         return
     was = parent.data.tags.get("cxr.simulated_table") if parent else None
-    now = str(Table.read(args.simulate).source) if args.simulate else None
+    now = table.source if table is not None else None
     if parent is not None and was != now:
         raise UsageError(f"--resume: {exp_path} was " + (f"simulated from {was}: pass --simulate {was}" if was
                          else "trained, not simulated: resume it without --simulate"))
@@ -351,7 +350,7 @@ def check_resume_matches(args, exp_path: str) -> None:
 def trainable_for(args, table: Table | None):
     if table is None:
         return train_fn
-    return tune.with_parameters(simulated_fn, table=table, speedup=args.simulate_speedup)
+    return tune.with_parameters(simulation.simulated_fn, table=table, speedup=args.simulate_speedup)
 
 
 @cli
@@ -368,7 +367,7 @@ def main(spec: SearchSpec, argv=None):
     check_tracking(args.tracking_uri)
     storage, name, exp_path, tracking_dir = locate(spec, args)
     if args.resume:
-        check_resume_matches(args, exp_path)
+        check_resume_matches(args, exp_path, table)
 
     if table is None:
         resolve_root(args.data)  # the embedded set is generated (forking workers) before Ray starts threads here

@@ -25,6 +25,11 @@ TAG = "cxr.simulated"        # on the parent and every trial run of a simulated 
 STATE = "simulated.json"     # a simulated trial's checkpoint: the epochs it has reported
 
 
+def note(table: str) -> str:
+    """What the printout, best_config.yaml and an exported YAML say of a simulated search's values."""
+    return f"values read from recorded curves ({table}), not trained (--simulate)"
+
+
 def recorded_seed(table: Table, config_index: int, seed: int) -> int:
     """The pool seed a trial of this config with `train.seed` = `seed` reads. Seeds seed, seed+1, ...
     read distinct recorded seeds until the pool runs out, then repeat them."""

@@ -152,16 +152,17 @@ def test_a_short_recorded_table_caps_the_default_grace_period_but_not_a_given_on
 ])
 def test_resume_keeps_a_search_simulated_or_trained_as_it_began(monkeypatch, tmp_path, was, simulate, error):
     from search.report import data
+    from search.simulation.table import Table
     from tests.tables import write_dual
 
     table = write_dual(tmp_path / "t.csv", lambda c, s, e: 0.6)
     was = str(table) if was == "TABLE" else was
     parent = SimpleNamespace(data=SimpleNamespace(tags={"cxr.simulated_table": was} if was else {}))
     monkeypatch.setattr(data, "search_parent", lambda client, experiment, exp_path: parent)
-    args = SimpleNamespace(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment_name="dual_weights",
-                           simulate=str(table) if simulate else None)
+    args = SimpleNamespace(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment_name="dual_weights")
+    read = Table.read(table) if simulate else None
     if error is None:
-        runner.check_resume_matches(args, "rr/sim")
+        runner.check_resume_matches(args, "rr/sim", read)
     else:
         with pytest.raises(UsageError, match=error.replace("TABLE", str(table))):
-            runner.check_resume_matches(args, "rr/sim")
+            runner.check_resume_matches(args, "rr/sim", read)
