@@ -21,13 +21,16 @@ def cell_name(lam: float, fusion: str, w) -> str:
     return f"{lam} {fusion}{'' if w is None else round(w * 10)}"
 
 
-def write_dual(path: Path, value, seeds=(0, 1, 2), epochs: int = 6, pool: str | None = None) -> Path:
-    """DualCheXNet's 35 cells; value(cell name e.g. '0.5 concat3', seed, epoch) -> val AUC."""
+def write_dual(path: Path, value, seeds=(0, 1, 2), epochs: int = 6, pool: str | None = None,
+               seconds=lambda cell, s, e: 1.0) -> Path:
+    """DualCheXNet's 35 cells; value(cell name e.g. '0.5 concat3', seed, epoch) -> val AUC, and
+    seconds(the same) -> the epoch's seconds."""
     rows = []
     for lam in LAMBDAS:
         for fusion, w in FUSIONS:
             cells = f"{lam},{fusion},{'' if w is None else w},{'' if w is None else w}"
-            rows += [f"{s},{cells},{e},{value(cell_name(lam, fusion, w), s, e)},1.0"
+            name = cell_name(lam, fusion, w)
+            rows += [f"{s},{cells},{e},{value(name, s, e)},{seconds(name, s, e)}"
                      for s in seeds for e in range(1, epochs + 1)]
     path.write_text(DUAL_HEADER.format(pool=f"# pool: {pool}\n" if pool else "") + "\n".join(rows) + "\n")
     return path

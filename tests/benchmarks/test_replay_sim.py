@@ -29,6 +29,21 @@ def test_asha_cuts_the_weaker_trials_at_the_first_rung_and_the_pick_is_the_finis
     assert search(t, m.with_(confirm=2, confirm_seeds=1), seed=0).trial_epochs == 8 + 6
 
 
+def test_results_reach_asha_in_the_order_of_the_recorded_seconds(tmp_path):
+    """As in the product: two trials start together and the one with the faster epochs reaches the
+    rung first. Stepping both an epoch at a time would let the warm start (started first) reach every
+    rung first and never be cut."""
+    def trailer(cell, s, e):
+        return (0.6 if cell == PAPER else 0.7) + 0.01 * e
+    m = Method("m", num_samples=2, grace=1, eta=2, concurrency=2)
+    even = Table.read(write_dual(tmp_path / "even.csv", trailer))
+    assert search(even, m, seed=0).trial_epochs == 12          # the warm start is first at each rung
+    slow = Table.read(write_dual(tmp_path / "slow.csv", trailer,
+                                 seconds=lambda cell, s, e: 2.0 if cell == PAPER else 1.0))
+    out = search(slow, m, seed=0)
+    assert out.trial_epochs == 1 + 6 and slow.label(out.cell) != slow.label(slow.nearest(slow.warm))
+
+
 def test_the_grid_with_one_seed_per_cell_falls_for_a_lucky_seed(tmp_path):
     finals = {PAPER: {0: 0.80, 1: 0.60, 2: 0.60}, "2.0 avg": {0: 0.75, 1: 0.74, 2: 0.76}}
 
@@ -39,6 +54,10 @@ def test_the_grid_with_one_seed_per_cell_falls_for_a_lucky_seed(tmp_path):
     # the grid with one seed per cell picks the lucky cell whenever it drew seed 0 for it
     regrets = {round(grid(t, seed).regret, 6) for seed in range(30)}
     assert regrets == {0.0, round(0.75 - 2 / 3, 6)} and grid(t, 0).trial_epochs == 210
+    # as `--grid --seed S` trains it: every cell with seed S (mod 3), so seeds 0, 3, 6 all fall for it
+    paper = t.nearest(t.warm)
+    assert [grid(t, seed).cell for seed in (0, 3, 6)] == [paper] * 3
+    assert {round(grid(t, seed).regret, 6) for seed in (1, 2, 4, 5)} == {0.0}
 
 
 def test_a_truncated_grid_spends_its_budget_in_whole_cells(tmp_path):
