@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import math
 import random
 import statistics
 from dataclasses import dataclass, replace
@@ -94,8 +93,7 @@ def search(table: Table, m: Method, seed: int) -> Outcome:
     finished, cut, started, spent = [], [], 0, 0
 
     def next_epoch(t: _Trial, now: float) -> None:
-        secs = table.seconds[t.cell][t.seed][t.epoch]
-        heapq.heappush(events, (now + (secs if math.isfinite(secs) else 0.0), next(order), t))
+        heapq.heappush(events, (now + table.epoch_seconds(t.cell, t.seed, t.epoch), next(order), t))
 
     now = 0.0
     while started < m.num_samples or events:

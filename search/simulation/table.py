@@ -133,6 +133,12 @@ class Table:
     def final(self, config: int, seed: int) -> float:
         return self.curves[config][seed][self.max_t - 1]
 
+    def epoch_seconds(self, config: int, seed: int, epoch: int) -> float:
+        """What epoch `epoch` (0-based) took; an empty cell takes none. The simulated trainable sleeps
+        it and the replay orders results by it, so both see results arrive in the same order."""
+        secs = self.seconds[config][seed][epoch]
+        return secs if math.isfinite(secs) else 0.0
+
     def mean(self, config: int, seeds: list[int] | None = None) -> float:
         """The config's final value, averaged over `seeds` (default: the held-out seeds, else all)."""
         seeds = seeds if seeds is not None else (self.held_out or self.all_seeds)

@@ -11,7 +11,6 @@ reads another one (while the pool has others). Held-out seeds (the table's `# po
 from __future__ import annotations
 
 import json
-import math
 import tempfile
 import time
 import zlib
@@ -50,14 +49,14 @@ def simulated_fn(config: dict, table: Table, speedup: float) -> None:
 
     index = table.nearest(proposal(table, config))
     seed = recorded_seed(table, index, int(config["train"]["seed"]))
-    curve, seconds = table.curves[index][seed], table.seconds[index][seed]
+    curve = table.curves[index][seed]
     start = 0
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
             start = json.loads((Path(d) / STATE).read_text())["epoch"]
     for epoch in range(start, min(int(config["train"]["max_epochs"]), len(curve))):
-        secs = seconds[epoch] if math.isfinite(seconds[epoch]) else 0.0
+        secs = table.epoch_seconds(index, seed, epoch)
         time.sleep(secs / speedup)
         with tempfile.TemporaryDirectory() as d:
             (Path(d) / STATE).write_text(json.dumps({"epoch": epoch + 1}))
