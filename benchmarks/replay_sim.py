@@ -153,16 +153,17 @@ def grid_seed(table: Table, config: int, seed: int) -> int:
 def grid(table: Table, seed: int) -> Outcome:
     """The paper's grid (every recorded config), one seed for every config as `--grid --seed S` trains
     it: every config trained to the end, the best final value picked."""
-    finals = {c: table.sign() * table.final(c, grid_seed(table, c, seed)) for c in sorted(table.curves)}
-    pick = max(finals, key=finals.get)
-    return Outcome(table.regret(pick), len(finals) * table.max_t, pick)
+    return _best_trained(table, sorted(table.curves), seed)
 
 
 def truncated_grid(table: Table, seed: int, budget_epochs: float) -> Outcome:
     """The grid stopped when the budget runs out, its configs in a random order: the best of those done."""
     order = sorted(table.curves)
     random.Random(seed).shuffle(order)
-    done = order[:max(1, int(budget_epochs // table.max_t))]
-    finals = {c: table.sign() * table.final(c, grid_seed(table, c, seed)) for c in done}
+    return _best_trained(table, order[:max(1, int(budget_epochs // table.max_t))], seed)
+
+
+def _best_trained(table: Table, configs: list[int], seed: int) -> Outcome:
+    finals = {c: table.sign() * table.final(c, grid_seed(table, c, seed)) for c in configs}
     pick = max(finals, key=finals.get)
-    return Outcome(table.regret(pick), len(done) * table.max_t, pick)
+    return Outcome(table.regret(pick), len(finals) * table.max_t, pick)
