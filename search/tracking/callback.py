@@ -29,7 +29,7 @@ import yaml
 from ray.tune import Callback
 
 from search import ranking
-from search.tracking import view
+from search.tracking import tail, view
 from search.tracking.names import run_name
 from search.tracking.outbox import Outbox, Sender
 from search.tracking.store import BEST_CONFIG_FILE, MAX_PARAM, SPACE_FILE, param_texts
@@ -108,6 +108,8 @@ class MLflowSearchCallback(Callback):
         self.trials: dict[str, str] = {}   # trial id -> cxr.status
         self.usage = Usage()   # GPU-hours, trial-epochs, placement per trial
         self.peak_running = 0  # most trials running at once, as Tune saw it at each start
+        self.seq = 0           # the next event's number (search/tracking/tail.py)
+        self._held: dict[str, list[dict]] = {}  # the journal's tail for runs it creates, until Tune's trials are known
         self._restored: dict = {}
         self._outbox = None
 
@@ -120,7 +122,7 @@ class MLflowSearchCallback(Callback):
         state = _from_old_pickle(dict(state)) if "delivery" not in state else dict(state)
         # pickled before the outbox existed: these came later
         defaults = {"uid": uuid.uuid4().hex[:12], "started": False, "trials": {}, "_restored": {}, "usage": Usage(),
-                    "peak_running": 0}
+                    "peak_running": 0, "seq": 0, "_held": {}}
         self.__dict__.update({**defaults, **state, "_outbox": None})
 
     # -- saved state ------------------------------------------------------------------------
@@ -128,10 +130,12 @@ class MLflowSearchCallback(Callback):
         outbox = self._outbox
         # Pending first: a run created between the two reads is then in both (replayed
         # idempotently), never in neither.
-        pending = outbox.pending() if outbox else self._restored.get("pending", [])
+        pending = outbox.pending() if outbox else list(self._restored.get("pending", []))
+        pending += [e for events in self._held.values() for e in events]
         runs = dict(outbox.sender.runs) if outbox else self._restored.get("runs", {})
         return {"uid": self.uid, "started": self.started, "trials": dict(self.trials), "runs": runs,
-                "pending": pending, "usage": self.usage.state(), "peak_running": self.peak_running}
+                "pending": pending, "usage": self.usage.state(), "peak_running": self.peak_running,
+                "seq": self.seq}
 
     def set_state(self, state):
         if "parent_id" in state and "uid" not in state:  # saved before the outbox existed: same runs
@@ -143,10 +147,44 @@ class MLflowSearchCallback(Callback):
         self.trials = dict(state.get("trials", {}))
         self.usage = Usage(state.get("usage"))
         self.peak_running = state.get("peak_running", 0)
-        self._restored = {"runs": state.get("runs", {}), "pending": state.get("pending", [])}
+        pending = list(state.get("pending", []))
+        late, seq = tail.read(self.delivery.journal_path, state.get("seq"))
+        self.seq = seq or 0
+        existing = {self.uid, *state.get("runs", {}), *(e["key"] for e in pending if e["op"] == "run")}
+        late, self._held = tail.split(late, existing)
+        self._note(late)
+        self._restored = {"runs": state.get("runs", {}), "pending": pending + late}
         if self._outbox is not None:
             self._outbox.sender.runs.update(self._restored["runs"])
             self._outbox.restore(self._restored["pending"])
+
+    def _note(self, events: list[dict]) -> None:
+        """What the journal's tail says that the saved state missed: trial outcomes and costs."""
+        for e in events:
+            tid = e["key"].split("/", 1)[-1]
+            if e["key"] == self.uid:
+                continue
+            if e["op"] == "run":
+                self.trials.setdefault(tid, "running")
+            elif e["op"] == "tags" and "cxr.status" in e.get("tags", {}):
+                self.trials[tid] = e["tags"]["cxr.status"]
+            elif e["op"] == "metrics":
+                self.usage.restore(tid, {name: value for name, value, _, _ in e["metrics"]})
+
+    def on_step_begin(self, iteration, trials, **info):
+        """The journal's tail for trials started after the saved state: replayed for the trials Tune
+        restored; a trial it lost with the torn save gets no run, or its run is marked KILLED."""
+        if not self._held:
+            return
+        held, self._held = self._held, {}
+        known = {t.trial_id for t in trials}
+        for key, events in held.items():
+            if key.split("/", 1)[-1] in known:
+                self._note(events)
+                for e in events:  # journaled by the session that put them
+                    self.outbox.put({**e, "replay": True}, record=False)
+            else:
+                self.put("lost", key)
 
     # -- events -----------------------------------------------------------------------------
     @property
@@ -160,7 +198,8 @@ class MLflowSearchCallback(Callback):
         return self._outbox
 
     def put(self, op: str, key: str, **fields) -> None:
-        self.outbox.put({"op": op, "key": key, **fields})
+        self.outbox.put({"op": op, "key": key, **fields, "seq": self.seq})
+        self.seq += 1
 
     def key(self, trial) -> str:
         return f"{self.uid}/{trial.trial_id}"

@@ -7,7 +7,7 @@ stores keep one copy of a metric logged twice with the same key, step, timestamp
 so an event may be retried after a timeout, restored from saved state or replayed from
 `mlflow_pending.jsonl` (`python -m search.sync`, search/tracking/sync.py) without being logged twice.
 
-Events (each with `op` and the run's `key`):
+Events (each with `op`, the run's `key` and, from the search callback, its number `seq`):
   run       name, tags, parent (a key or None), time (ms): create the run
   params    params {name: text}
   metrics   metrics [[name, value, timestamp ms, step], ...]
@@ -16,6 +16,7 @@ Events (each with `op` and the run's `key`):
   artifact  name, text: a small text file
   inputs    datasets [{name, digest, source_type, source, profile, context}]: the run's data
             (trainables/data/fingerprint.py)
+  lost      (no fields): end the run of a trial the resumed search lost, if it was created
   view      search, searched [keys]: the experiment's shared view and description for the
             search whose parent run is `key` (search/tracking/view.py)
 """
@@ -159,6 +160,14 @@ class Sender:
         self.client.set_experiment_tag(exp.experiment_id, view.DESCRIPTION_TAG,
                                        view.note(exp.tags.get(view.DESCRIPTION_TAG), text))
 
+    def _lost(self, event, careful):
+        """A trial the resumed Tune does not know (lost with a torn save, search/tracking/tail.py):
+        its run, if it was ever created, is ended rather than left RUNNING."""
+        found = self.runs.get(event["key"]) or self._find(event["key"])
+        if found:
+            self.client.log_batch(found, tags=[RunTag("cxr.status", "lost with the driver")])
+            self.client.set_terminated(found, "KILLED")
+
     def _artifact(self, event, careful):
         with tempfile.TemporaryDirectory() as d:
             path = Path(d) / event["name"]
@@ -185,11 +194,15 @@ class Outbox:
         self.down_since: float | None = None
         if self.journal:
             self.journal.parent.mkdir(parents=True, exist_ok=True)
+            if self.journal.is_file() and not self.journal.read_bytes().endswith(b"\n"):
+                with self.journal.open("a") as f:   # a line cut short by a kill: the next event starts anew
+                    f.write("\n")
         self.thread = threading.Thread(target=self._loop, name="cxr-mlflow-outbox", daemon=True)
         self.thread.start()
 
-    def put(self, event: dict) -> None:
-        self._record(event)
+    def put(self, event: dict, record: bool = True) -> None:
+        if record:
+            self._record(event)
         with self.cond:
             self.queue.append(event)
             self.cond.notify_all()
@@ -275,9 +288,7 @@ class Outbox:
     def events(self) -> list[dict]:
         if not self.journal:
             return [dict(e) for e in self.memory]
-        if not self.journal.is_file():
-            return []
-        return [json.loads(line) for line in self.journal.read_text().splitlines() if line.strip()]
+        return read_journal(self.journal)
 
     def write_pending(self, path: Path) -> Path:
         """Every event of the search, after a header, for `python -m search.sync`; the ones MLflow
@@ -296,6 +307,19 @@ class Outbox:
                 f.write(json.dumps({**event, "rejected": reason} if reason else event) + "\n")
         tmp.replace(path)
         return path
+
+
+def read_journal(path: Path) -> list[dict]:
+    """The journal's events; a line a kill cut short is skipped (that event was never delivered)."""
+    if not path.is_file():
+        return []
+    events = []
+    for line in path.read_text().splitlines():
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            continue
+    return events
 
 
 def _clean(event: dict) -> dict:

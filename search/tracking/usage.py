@@ -39,6 +39,13 @@ class Usage:
             tags = {"cxr.node": place[0], "cxr.gpu_share": place[1]}
         return {"gpu_hours": hours, "trial_epochs": float(self.epochs[trial_id])}, tags
 
+    def restore(self, trial_id: str, cost: dict) -> None:
+        """A cost the saved state missed, read back from the metrics logged with a result."""
+        if "gpu_hours" in cost:
+            self.gpu_hours[trial_id] = max(self.gpu_hours.get(trial_id, 0.0), cost["gpu_hours"])
+        if "trial_epochs" in cost:
+            self.epochs[trial_id] = max(self.epochs.get(trial_id, 0), int(cost["trial_epochs"]))
+
     def totals(self) -> dict[str, float]:
         return {"search_gpu_hours": sum(self.gpu_hours.values()),
                 "search_trial_epochs": float(sum(self.epochs.values()))}

@@ -280,3 +280,57 @@ def test_the_journal_spans_driver_sessions_and_a_clean_end_removes_stale_pending
     child = next(r for r in runs if r.data.tags["cxr.role"] == "trial")
     assert len(runs) == 2 and {r.info.status for r in runs} == {"FINISHED"}
     assert sorted(m.step for m in client.get_metric_history(child.info.run_id, "val_auc")) == [1, 2]
+
+
+@pytest.mark.parametrize("delivered", [False, True])
+def test_a_torn_save_loses_no_epoch_and_leaves_no_run_running(tmp_path, delivered):
+    """Tune's trial state reached storage, the callback's older state with it (search/tracking/tail.py):
+    the resumed trial goes on at epoch 2, and epoch 1's metrics come from the journal's tail."""
+    from types import SimpleNamespace
+
+    uri, client = store(tmp_path)
+    files = {"pending_path": str(tmp_path / "rr" / "mlflow_pending.jsonl"),
+             "journal_path": str(tmp_path / "rr" / "mlflow_events.jsonl")}
+    t1, t2, t3 = (SimpleNamespace(placement_group_factory=ONE_CPU, trial_id=t, config={"loss": {"lam": 0.5}},
+                                  last_result={}, error_file=None, status="RUNNING") for t in ("t1", "t2", "t3"))
+    first = callback(uri if delivered else "http://127.0.0.1:9", 2, drain_timeout=0.2, **files)
+    first.setup()
+    first.on_trial_start(0, [t1], t1)
+    state = first.get_state()  # the callback's state as the resumed driver finds it
+    first.on_trial_result(1, [t1], t1, {"epoch": 1, "val_auc": 0.61, "timestamp": 5})
+    first.on_trial_start(1, [t1, t2], t2)   # started after that state; Tune's newer state has it
+    first.on_trial_result(2, [t1, t2], t2, {"epoch": 1, "val_auc": 0.71, "timestamp": 6})
+    first.on_trial_start(2, [t1, t2, t3], t3)   # in neither: the resumed search never sees it
+    if delivered:
+        assert first.outbox.drain(10)
+    first.outbox.close()   # the driver is killed: nothing more is delivered or saved
+    with open(files["journal_path"], "a") as f:
+        f.write('{"op": "metrics", "key"')   # a line the kill cut short
+
+    resumed = callback(uri, 2, drain_timeout=10, **files)
+    resumed.set_state(state)
+    resumed.setup()
+    resumed.on_step_begin(0, [t1, t2])
+    for t, auc in ((t1, 0.62), (t2, 0.72)):
+        resumed.on_trial_start(1, [t1, t2], t)
+        t.last_result = {"epoch": 2, "val_auc": auc}
+        resumed.on_trial_result(2, [t1, t2], t, {**t.last_result, "timestamp": 7})
+        resumed.on_trial_complete(3, [t1, t2], t)
+    resumed.on_experiment_end([t1, t2])
+
+    runs = client.search_runs([client.get_experiment_by_name(EXPERIMENT).experiment_id])
+    trials = {r.data.tags["cxr.trial_id"]: r for r in runs if r.data.tags["cxr.role"] == "trial"}
+    assert sorted(trials) == (["t1", "t2", "t3"] if delivered else ["t1", "t2"])
+    for tid, aucs in (("t1", [0.61, 0.62]), ("t2", [0.71, 0.72])):
+        history = sorted(client.get_metric_history(trials[tid].info.run_id, "val_auc"), key=lambda m: m.step)
+        assert [(m.step, m.value) for m in history] == [(1, aucs[0]), (2, aucs[1])]
+        assert (trials[tid].info.status, trials[tid].data.tags["cxr.status"]) == ("FINISHED", "completed")
+        assert trials[tid].data.metrics["trial_epochs"] == 2
+    if delivered:
+        assert (trials["t3"].info.status, trials["t3"].data.tags["cxr.status"]) == ("KILLED", "lost with the driver")
+    parent = next(r for r in runs if r.data.tags["cxr.role"] == "search")
+    assert parent.info.status == "FINISHED" and parent.data.metrics["search_trial_epochs"] == 4
+    assert parent.data.tags["cxr.trials_completed"] == "2"
+    seqs = [json.loads(line)["seq"] for line in Path(files["journal_path"]).read_text().splitlines()
+            if line.endswith("}")]
+    assert len(seqs) == len(set(seqs))   # numbers go on across sessions: a later resume finds its tail
