@@ -110,19 +110,21 @@ class MLflowSearchCallback(Callback):
         self.peak_running = 0  # most trials running at once, as Tune saw it at each start
         self.seq = 0           # the next event's number (search/tracking/tail.py)
         self._held: dict[str, list[dict]] = {}  # the journal's tail for runs it creates, until Tune's trials are known
+        self._caught_up = False                  # the journal's tail read (tail.py), once per driver session
         self._restored: dict = {}
         self._outbox = None
 
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_outbox"] = None  # pickled with the experiment; a thread and a connection are not state
+        state["_caught_up"] = False   # per driver session
         return state
 
     def __setstate__(self, state):
         state = _from_old_pickle(dict(state)) if "delivery" not in state else dict(state)
         # pickled before the outbox existed: these came later
         defaults = {"uid": uuid.uuid4().hex[:12], "started": False, "trials": {}, "_restored": {}, "usage": Usage(),
-                    "peak_running": 0, "seq": 0, "_held": {}}
+                    "peak_running": 0, "seq": 0, "_held": {}, "_caught_up": False}
         self.__dict__.update({**defaults, **state, "_outbox": None})
 
     # -- saved state ------------------------------------------------------------------------
@@ -148,15 +150,22 @@ class MLflowSearchCallback(Callback):
         self.usage = Usage(state.get("usage"))
         self.peak_running = state.get("peak_running", 0)
         pending = list(state.get("pending", []))
-        late, seq = tail.read(self.delivery.journal_path, state.get("seq"))
-        self.seq = seq or 0
-        existing = {self.uid, *state.get("runs", {}), *(e["key"] for e in pending if e["op"] == "run")}
-        late, self._held = tail.split(late, existing)
-        self._note(late)
+        existing = {*state.get("runs", {}), *(e["key"] for e in pending if e["op"] == "run")}
+        late = self._catch_up(state.get("seq"), existing)
         self._restored = {"runs": state.get("runs", {}), "pending": pending + late}
         if self._outbox is not None:
             self._outbox.sender.runs.update(self._restored["runs"])
             self._outbox.restore(self._restored["pending"])
+
+    def _catch_up(self, seq: int | None, existing: set[str]) -> list[dict]:
+        """The journal's tail after the saved state numbered `seq` (tail.py): returns the events of runs
+        that existed then, to replay at once; holds those of runs created later until Tune's trials are
+        known. Numbering goes on after the journal's last event."""
+        self._caught_up = True
+        late, self.seq = tail.read(self.delivery.journal_path, self.uid, seq)
+        late, self._held = tail.split(late, {self.uid, *existing})
+        self._note(late)
+        return late
 
     def _note(self, events: list[dict]) -> None:
         """What the journal's tail says that the saved state missed: trial outcomes and costs."""
@@ -172,8 +181,12 @@ class MLflowSearchCallback(Callback):
                 self.usage.restore(tid, {name: value for name, value, _, _ in e["metrics"]})
 
     def on_step_begin(self, iteration, trials, **info):
+        self._release(trials)
+
+    def _release(self, trials) -> None:
         """The journal's tail for trials started after the saved state: replayed for the trials Tune
-        restored; a trial it lost with the torn save gets no run, or its run is marked KILLED."""
+        restored; a trial it lost with the torn save gets no run, or its run is marked KILLED. At the
+        first step, or at the end when a resumed search had nothing left to run."""
         if not self._held:
             return
         held, self._held = self._held, {}
@@ -205,6 +218,8 @@ class MLflowSearchCallback(Callback):
         return f"{self.uid}/{trial.trial_id}"
 
     def setup(self, **info):
+        if not self._caught_up:   # no saved state reached storage: every event of this search is the tail
+            self._restored = {"runs": {}, "pending": self._catch_up(0, set())}
         if not self.started:
             parent = self.parent
             self.put("run", self.uid, name=parent.name, parent=None, time=now_ms(),
@@ -295,6 +310,7 @@ class MLflowSearchCallback(Callback):
         A trial that started and neither completed nor errored was interrupted (Ctrl-C; Tune
         marks it TERMINATED while it cleans up): its run is marked KILLED, as is the parent, and
         `--resume` sets them RUNNING again."""
+        self._release(trials)
         self.mark_interrupted(trials)
         status = {}
         for t in trials:

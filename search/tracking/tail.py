@@ -15,15 +15,16 @@ from pathlib import Path
 from search.tracking.outbox import read_journal
 
 
-def read(journal: str | None, seq: int | None) -> tuple[list[dict], int | None]:
-    """(the journal's events numbered `seq` or later, the next free number), or ([], seq) when
-    the state predates numbering or the journal is not on this disk."""
-    if seq is None or not journal:
-        return [], seq
-    events = read_journal(Path(journal))
-    numbered = [e for e in events if isinstance(e.get("seq"), int)]
-    tail = [e for e in numbered if e["seq"] >= seq]
-    return tail, max([seq] + [e["seq"] + 1 for e in numbered])
+def read(journal: str | None, uid: str, seq: int | None) -> tuple[list[dict], int]:
+    """(the search's journal events numbered `seq` or later, the next free number). Only the events
+    of the search whose parent run key is `uid`: a new search under the same name shares the file.
+    None of them when the state predates numbering (`seq` None) or the journal is not on this disk."""
+    if not journal:
+        return [], seq or 0
+    numbered = [e for e in read_journal(Path(journal)) if isinstance(e.get("seq"), int)
+                and (e.get("key") == uid or str(e.get("key", "")).startswith(uid + "/"))]
+    tail = [e for e in numbered if e["seq"] >= seq] if seq is not None else []
+    return tail, max([seq or 0] + [e["seq"] + 1 for e in numbered])
 
 
 def split(tail: list[dict], existing: set[str]) -> tuple[list[dict], dict[str, list[dict]]]:

@@ -334,3 +334,74 @@ def test_a_torn_save_loses_no_epoch_and_leaves_no_run_running(tmp_path, delivere
     seqs = [json.loads(line)["seq"] for line in Path(files["journal_path"]).read_text().splitlines()
             if line.endswith("}")]
     assert len(seqs) == len(set(seqs))   # numbers go on across sessions: a later resume finds its tail
+
+
+def _session(cb, t1, t2, finish=True):
+    """t1 started before the callback's saved state; after it, both trials report epochs 1-2 and end."""
+    for i, t in enumerate((t1, t2)):
+        if i:
+            cb.on_trial_start(1, [t1, t2], t)
+        for epoch in (1, 2):
+            t.last_result = {"epoch": epoch, "val_auc": 0.6 + i / 10 + epoch / 100}
+            cb.on_trial_result(epoch, [t1, t2], t, {**t.last_result, "timestamp": 5 + epoch})
+        if finish:
+            cb.on_trial_complete(3, [t1, t2], t)
+
+
+@pytest.mark.parametrize("saved", [True, False])
+def test_a_resumed_search_with_nothing_left_to_run_still_gets_the_tail(tmp_path, saved):
+    """Tune's newer state shows both trials finished, so the resumed driver never steps; with `saved`
+    False no callback state reached storage at all (the callback comes from the pickle made at the start)."""
+    import pickle
+    from types import SimpleNamespace
+
+    uri, client = store(tmp_path)
+    files = {"journal_path": str(tmp_path / "rr" / "mlflow_events.jsonl")}
+    t1, t2 = (SimpleNamespace(placement_group_factory=ONE_CPU, trial_id=t, config={}, last_result={},
+                              error_file=None, status="RUNNING") for t in ("t1", "t2"))
+    first = callback("http://127.0.0.1:9", 2, drain_timeout=0.2, **files)
+    at_start = pickle.dumps(first)   # what tuner.pkl holds
+    first.setup()
+    first.on_trial_start(0, [t1], t1)
+    state = first.get_state()
+    _session(first, t1, t2)
+    first.outbox.close()
+
+    resumed = pickle.loads(at_start)
+    resumed.delivery = Delivery(uri, EXPERIMENT, drain_timeout=10, **files)
+    if saved:
+        resumed.set_state(state)
+    resumed.setup()
+    resumed.on_experiment_end([t1, t2])
+    runs = client.search_runs([client.get_experiment_by_name(EXPERIMENT).experiment_id])
+    trials = {r.data.tags["cxr.trial_id"]: r for r in runs if r.data.tags["cxr.role"] == "trial"}
+    assert sorted(trials) == ["t1", "t2"] and len(runs) == 3
+    for i, tid in enumerate(("t1", "t2")):
+        history = sorted(client.get_metric_history(trials[tid].info.run_id, "val_auc"), key=lambda m: m.step)
+        assert [(m.step, round(m.value, 2)) for m in history] == [(1, 0.61 + i / 10), (2, 0.62 + i / 10)]
+        assert (trials[tid].info.status, trials[tid].data.tags["cxr.status"]) == ("FINISHED", "completed")
+    parent = next(r for r in runs if r.data.tags["cxr.role"] == "search")
+    assert parent.data.tags["cxr.trials_completed"] == "2" and parent.data.metrics["search_trial_epochs"] == 4
+    seqs = [json.loads(line)["seq"] for line in Path(files["journal_path"]).read_text().splitlines()]
+    assert len(seqs) == len(set(seqs))
+
+
+def test_a_new_search_under_the_same_name_leaves_the_old_ones_runs_alone(tmp_path):
+    from types import SimpleNamespace
+
+    uri, client = store(tmp_path)
+    files = {"journal_path": str(tmp_path / "rr" / "mlflow_events.jsonl")}
+    t1, t2 = (SimpleNamespace(placement_group_factory=ONE_CPU, trial_id=t, config={}, last_result={},
+                              error_file=None, status="RUNNING") for t in ("t1", "t2"))
+    old = callback(uri, 2, drain_timeout=10, **files)
+    old.setup()
+    old.on_trial_start(0, [t1], t1)
+    _session(old, t1, t2)
+    old.on_experiment_end([t1, t2])
+    new = callback(uri, 2, drain_timeout=10, **files)
+    new.setup()
+    new.on_experiment_end([])
+    runs = client.search_runs([client.get_experiment_by_name(EXPERIMENT).experiment_id])
+    assert len(runs) == 4 and {r.info.status for r in runs} == {"FINISHED"}
+    assert all(len(client.get_metric_history(r.info.run_id, "val_auc")) == 2 for r in runs
+               if r.data.tags["cxr.role"] == "trial")
