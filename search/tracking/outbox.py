@@ -194,8 +194,8 @@ class Outbox:
         self.down_since: float | None = None
         if self.journal:
             self.journal.parent.mkdir(parents=True, exist_ok=True)
-            if self.journal.is_file() and not self.journal.read_bytes().endswith(b"\n"):
-                with self.journal.open("a") as f:   # a line cut short by a kill: the next event starts anew
+            if _cut_short(self.journal):   # by a kill: the next event starts a line of its own
+                with self.journal.open("a") as f:
                     f.write("\n")
         self.thread = threading.Thread(target=self._loop, name="cxr-mlflow-outbox", daemon=True)
         self.thread.start()
@@ -307,6 +307,16 @@ class Outbox:
                 f.write(json.dumps({**event, "rejected": reason} if reason else event) + "\n")
         tmp.replace(path)
         return path
+
+
+def _cut_short(path: Path) -> bool:
+    """Whether the journal's last line lacks its newline: its last byte only, not the whole file
+    (a large search's journal is read once, by the tail on --resume)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return False
+    with path.open("rb") as f:
+        f.seek(-1, 2)
+        return f.read(1) != b"\n"
 
 
 def read_journal(path: Path) -> list[dict]:
