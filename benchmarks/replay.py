@@ -1,7 +1,8 @@
 """Replay benchmark: how good is the pick of each search method, for how much compute, over many seeds?
 
     python benchmarks/replay.py record [--seeds 0 1 2] [--work DIR]   # the table (hours on 2 cores; resumes)
-    python benchmarks/replay.py [--runs 100]                          # simulate over it (minutes)
+    python benchmarks/replay.py [--table PATH] [--runs 100]           # simulate over it (minutes)
+    python benchmarks/replay.py --table PATH --only anytime [--trials 10 20 40]   # any table's anytime curves
 
 `record` (benchmarks/replay_record.py) trains DualCheXNet's 35-cell grid on the CPU profile once per
 seed and writes every cell's val AUC per epoch to benchmarks/data/dualchexnet_cpu_curves.csv.
@@ -167,13 +168,35 @@ def _print(rows: dict, grid_epochs: int) -> None:
               f"{r['regret_median']:.4f} | {r['regret_p90']:.4f} |")
 
 
+def anytime(table: Table, runs: int, samplers: list[str], trials: list[int] | None, plot_path: Path) -> None:
+    import replay_anytime as ra
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    budgets = f"at {', '.join(map(str, trials))} trials" if trials else \
+        f"at {', '.join(f'{f:.0%}' for f in ra.SHARES)} of the grid's trial-epochs"
+    print(f"\nanytime: the runner's real-data default and other samplers {budgets}, {runs} searches each; "
+          f"default = {ra.real_default(table)}\n")
+    rows, full = ra.curves(table, ra.methods(table, samplers), runs, trials=trials)
+    ra.print_lines(table, rows, full, trials)
+    ra.plot(table, rows, full, plot_path, trials)
+    print(f"plot: {plot_path}")
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("command", nargs="?", choices=["simulate", "record"], default="simulate")
-    p.add_argument("--data", type=Path, default=DATA, help="the recorded table (CSV)")
+    p.add_argument("--table", "--data", dest="data", type=Path, default=DATA,
+                   help="the recorded table (docs/recorded_tables.md)")
     p.add_argument("--runs", type=int, default=100, help="simulated searches per method")
     p.add_argument("--budget", type=float, default=0.3, help="the sweep shows settings within this share of the "
                    "grid's trial-epochs")
+    p.add_argument("--trials", type=int, nargs="+", help="anytime budgets as trial counts (--num-samples), for a "
+                   "table whose grid is too large to run; default: shares of the grid's trial-epochs")
+    p.add_argument("--samplers", nargs="+", default=["tpe", "random", "gp", "qmc"],
+                   choices=["tpe", "random", "gp", "qmc"], help="the anytime curves' samplers (tpe: the default)")
+    p.add_argument("--only", choices=["sweep", "anytime"], help="print only the CPU run's tables and sweep, or "
+                   "only the anytime curves")
+    p.add_argument("--plot", type=Path, help="the anytime plot (default: docs/replay_<table>.png)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="record: the seeds to train the grid with")
     p.add_argument("--work", type=Path, default=Path("replay-work"), help="record: where the grid runs go")
     args = p.parse_args(argv)
@@ -188,7 +211,14 @@ def main(argv=None) -> None:
         table = Table.read(args.data)
     except UserError as err:
         sys.exit(f"error: {err}")
-    simulate(table, args.runs, args.budget)
+    if "tpe" not in args.samplers:
+        sys.exit("error: --samplers must include tpe, the default the others are compared with")
+    if args.only != "anytime":
+        simulate(table, args.runs, args.budget)
+    if args.only != "sweep":
+        from replay_anytime import slug
+        plot = args.plot or Path(__file__).resolve().parents[1] / "docs" / f"replay_{slug(table.name)}.png"
+        anytime(table, args.runs, args.samplers, args.trials, plot)
 
 
 if __name__ == "__main__":

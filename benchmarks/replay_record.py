@@ -114,16 +114,26 @@ def kept(out: Path, seeds: list[int]) -> tuple[list[dict], list[str]]:
     return rows, notes
 
 
+def seed_note(work: Path, seed: int, version: str, rows: list[dict]) -> str:
+    """The seed's line in the table's header: its code version and what it cost. A grid recorded in
+    parts (Tune restores it; one experiment state file per part) has no one wall time, so the cost
+    is the cells' epochs summed."""
+    trial_seconds = sum(float(r["seconds"]) for r in rows if int(r["seed"]) == seed)
+    parts = len(list((work / "ray_results" / f"grid-s{seed}").glob("experiment_state-*.json")))
+    return (f"# seed {seed}: code {version}, {trial_seconds:.0f} trial-seconds over its cells, "
+            f"recorded in {parts} part(s)")
+
+
 def record(work: Path, seeds: list[int], out: Path, max_t: int) -> None:
     """Run what is missing of `seeds`, then write `out` with them and every seed recorded there before."""
     work.mkdir(parents=True, exist_ok=True)
     for seed in seeds:
         run_grid(work, seed, max_t)
     rows, notes = kept(out, seeds)
-    rows += [r for seed in seeds for r in read_grid(work, seed, max_t)]
+    new = [r for seed in seeds for r in read_grid(work, seed, max_t)]
+    rows += new
     versions = code_versions(work)
-    notes += [f"# seed {s}: code {versions.get(f'grid-s{s}', 'unknown')}, grid wall seconds "
-              f"{(work / f'done-s{s}').read_text().strip()}" for s in seeds]
+    notes += [seed_note(work, s, versions.get(f"grid-s{s}", "unknown"), new) for s in seeds]
     notes.sort(key=lambda line: int(line.split()[2].rstrip(":")))
     rows.sort(key=lambda r: int(r["seed"]))
     out.parent.mkdir(parents=True, exist_ok=True)

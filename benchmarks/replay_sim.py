@@ -45,11 +45,11 @@ def space(table: Table) -> dict:
 @dataclass(frozen=True)
 class Method:
     name: str
-    sampler: str = "tpe"         # tpe (search/proposals.py) | tpe-old (Optuna's defaults) | random
+    sampler: str = "tpe"         # tpe (search/proposals.py) | tpe-old (Optuna's defaults) | random | gp | qmc
     num_samples: int = 8
     grace: int = 1
     eta: int = 2
-    concurrency: int = 2
+    concurrency: int = 2         # 0: the runner's default for num_samples (proposals.default_concurrency)
     startup: int | None = None   # None: proposals.startup_trials(num_samples)
     pruned: bool = True          # a cut trial reaches Optuna as PRUNED (else COMPLETE at its cut)
     confirm: int = 0             # top K re-trained ...
@@ -78,11 +78,25 @@ def _sampler(m: Method, seed: int) -> optuna.samplers.BaseSampler:
         return optuna.samplers.RandomSampler(seed=seed)
     if m.sampler == "tpe-old":
         return optuna.samplers.TPESampler(seed=seed)   # what the runner built before search/proposals.py
+    if m.sampler == "gp":
+        return optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False, n_startup_trials=(
+            proposals.startup_trials(m.num_samples) if m.startup is None else m.startup))
+    if m.sampler == "qmc":
+        return optuna.samplers.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False,
+                                          warn_asynchronous_seeding=False)
     return proposals.tpe_sampler(seed, m.num_samples, m.startup)
 
 
-def search(table: Table, m: Method, seed: int) -> Outcome:
-    """One simulated search: (regret of its pick, trial-epochs spent, the picked config)."""
+@dataclass
+class Result:
+    """One reported epoch, in the order results reach ASHA; the n-th costs the n-th trial-epoch."""
+    trial: _Trial
+    epoch: int
+    value: float      # signed: higher is better
+
+
+def trajectory(table: Table, m: Method, seed: int, limit: int | None = None) -> list[Result]:
+    """Every epoch one simulated search reports, in order (the first `limit` of them)."""
     study = optuna.create_study(direction="maximize" if table.mode == "max" else "minimize",
                                 sampler=_sampler(m, seed))
     if table.warm:
@@ -90,36 +104,74 @@ def search(table: Table, m: Method, seed: int) -> Outcome:
     dists, max_t, sign = space(table), table.max_t, table.sign()
     bracket = _Bracket(min(m.grace, max_t), max_t, m.eta, 0, stop_last_trials=True) if max_t > 1 else None
     events, order = [], itertools.count()     # (time the trial's next epoch ends, tie-break, trial)
-    finished, cut, started, spent = [], [], 0, 0
+    results, started = [], 0
 
     def next_epoch(t: _Trial, now: float) -> None:
         heapq.heappush(events, (now + table.epoch_seconds(t.cell, t.seed, t.epoch), next(order), t))
 
-    now = 0.0
-    while started < m.num_samples or events:
-        while len(events) < m.concurrency and started < m.num_samples:
+    now, at_once = 0.0, m.concurrency or proposals.default_concurrency(m.num_samples)
+    while (started < m.num_samples or events) and (limit is None or len(results) < limit):
+        while len(events) < at_once and started < m.num_samples:
             ot = study.ask(dists)
             cell = table.nearest(ot.params)
             next_epoch(_Trial(started, ot, cell, recorded_seed(table, cell, seed)), now)
             started += 1
         now, _, t = heapq.heappop(events)
         t.epoch += 1
-        spent += 1
         value = table.curves[t.cell][t.seed][t.epoch - 1]
+        results.append(Result(t, t.epoch, sign * value))
         t.ot.report(value, t.epoch)
         if t.epoch >= max_t:
             study.tell(t.ot, value)
-            finished.append((sign * value, t))
         elif bracket.on_result(t, t.epoch, sign * value) == "STOP":
             study.tell(t.ot, state=optuna.trial.TrialState.PRUNED) if m.pruned else study.tell(t.ot, value)
-            cut.append((sign * value, t))
         else:
             next_epoch(t, now)
+    return results
+
+
+def search(table: Table, m: Method, seed: int) -> Outcome:
+    """One simulated search: (regret of its pick, trial-epochs spent, the picked config)."""
+    return pick(table, m, seed, trajectory(table, m, seed))
+
+
+def pick(table: Table, m: Method, seed: int, results: list[Result]) -> Outcome:
+    """The pick from the results a search got (all of them, or those its budget paid for): the best
+    trial trained to the end, confirmed where `m` says; where none was, the furthest-trained best (the
+    runner's ranking, search/ranking.py)."""
+    last = {r.trial: r for r in results}      # each trial's last report: where it finished or was cut
+    finished = [(r.value, r.trial) for r in last.values() if r.epoch >= table.max_t]
     if m.pick_any_epoch:
-        pick, extra = max(finished + cut, key=lambda vt: vt[0])[1].cell, 0
+        cell, extra = max(last.values(), key=lambda r: r.value).trial.cell, 0
+    elif finished:
+        cell, extra = confirm(table, m, finished, seed, table.max_t)
     else:
-        pick, extra = confirm(table, m, finished, seed, max_t)
-    return Outcome(table.regret(pick), spent + extra, pick)
+        cell, extra = max(last.values(), key=lambda r: (r.epoch, r.value)).trial.cell, 0
+    return Outcome(table.regret(cell), len(results) + extra, cell)
+
+
+def expected_epochs(m: Method, max_t: int) -> float:
+    """A trial's trial-epochs under ASHA when its rungs keep a random 1/eta: grace epochs, then each
+    rung's survivors to the next."""
+    rungs, r = [], min(m.grace, max_t)
+    while r < max_t:
+        rungs.append(r)
+        r *= m.eta
+    points = rungs + [max_t]
+    return points[0] + sum((b - a) / m.eta ** (i + 1) for i, (a, b) in enumerate(zip(points, points[1:])))
+
+
+def at_budget(table: Table, m: Method, seed: int, budget_epochs: float) -> Outcome:
+    """The method given `budget_epochs` trial-epochs in all, re-training included: re-training takes at
+    most half of it (fewer configs confirmed when it is small), the search is sized to the rest
+    (trials = 1.25 x what that affords under ASHA, as a user sets --num-samples) and stopped when it
+    is spent; the pick is made from what it got by then."""
+    per_config = m.confirm_seeds * table.max_t
+    k = min(m.confirm, int(budget_epochs / 2 // per_config)) if m.confirm and per_config else 0
+    search_budget = int(budget_epochs - k * per_config)
+    n = max(2, math.ceil(1.25 * search_budget / expected_epochs(m, table.max_t)))
+    sized = m.with_(num_samples=n, confirm=k)
+    return pick(table, sized, seed, trajectory(table, sized, seed, limit=search_budget))
 
 
 def confirm(table: Table, m: Method, finished: list, seed: int, max_t: int) -> tuple[int, int]:
