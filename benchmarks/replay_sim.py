@@ -19,8 +19,10 @@ import heapq
 import itertools
 import random
 import statistics
+from collections import deque
 from dataclasses import dataclass, replace
 
+import numpy as np
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from ray.tune.schedulers.async_hyperband import _Bracket
@@ -54,6 +56,8 @@ class Method:
     pruned: bool = True          # a cut trial reaches Optuna as PRUNED (else COMPLETE at its cut)
     confirm: int = 0             # top K re-trained ...
     confirm_seeds: int = 0       # ... with S other seeds
+    replicates: int = 0          # seeds as a fidelity: up to R more seeds per config while the search runs
+    replicate_eta: int = 2       # ... each to the top 1/eta of the configs with as many seeds
     pick_any_epoch: bool = False  # the pick by last value over every trial, cut ones too (the runner before
                                   # search/ranking.py); else over the trials that ran every epoch
 
@@ -69,8 +73,52 @@ class Outcome:
 
 
 class _Trial:
-    def __init__(self, tid: int, ot, cell: int, seed: int):
+    def __init__(self, tid: int, ot, cell: int, seed: int, offset: int = 0):
         self.trial_id, self.ot, self.cell, self.seed, self.epoch = str(tid), ot, cell, seed, 0
+        self.offset = offset   # 0: a proposal (Optuna's trial `ot`); k: its config's k-th replicate
+
+
+class Replicas:
+    """Seeds as a fidelity, asynchronous successive halving over seeds: a config that ran every epoch
+    is re-trained with the next seed (the search seed + 1, + 2, ..., as confirmation's, so configs are
+    compared on the same seeds) while the search goes on, when its mean over the seeds it has is in the
+    top 1/eta of the configs that reached as many seeds (the first to get there goes on, as in ASHA);
+    up to 1 + `most` seeds. Replicates run every epoch (ASHA does not cut them) and Optuna is not told
+    of them."""
+
+    def __init__(self, most: int, eta: int):
+        self.most, self.eta = most, eta
+        self.finals: dict[int, dict[int, float]] = {}   # config -> {seed offset: signed final value}
+        self.rungs: dict[int, dict[int, float]] = {}    # seeds -> {config: its mean when it got them}
+        self.queue: deque = deque()                     # (config, seed offset) to train next
+
+    def finished(self, cell: int, offset: int, value: float) -> None:
+        got = self.finals.setdefault(cell, {})
+        if offset in got:                                # a second proposal of one recorded config
+            return
+        got[offset] = value
+        k, rung = len(got), self.rungs.setdefault(len(got), {})
+        if cell in rung:
+            return
+        mean = statistics.fmean(got.values())
+        cutoff = float(np.percentile(list(rung.values()), (1 - 1 / self.eta) * 100)) if rung else None
+        rung[cell] = mean
+        if k <= self.most and (cutoff is None or mean >= cutoff):
+            self.queue.append((cell, k))
+
+    def next(self) -> tuple[int, int] | None:
+        return self.queue.popleft() if self.queue else None
+
+
+def replicate_pick(results: list[Result], max_t: int) -> int | None:
+    """The config with the most seeds trained to the end, by its mean over them."""
+    finals: dict[int, dict[int, float]] = {}
+    for r in results:
+        if r.epoch >= max_t:
+            finals.setdefault(r.trial.cell, {}).setdefault(r.trial.offset, r.value)
+    if not finals:
+        return None
+    return max(finals, key=lambda c: (len(finals[c]), statistics.fmean(finals[c].values())))
 
 
 def _sampler(m: Method, seed: int) -> optuna.samplers.BaseSampler:
@@ -109,20 +157,33 @@ def trajectory(table: Table, m: Method, seed: int, limit: int | None = None) -> 
     def next_epoch(t: _Trial, now: float) -> None:
         heapq.heappush(events, (now + table.epoch_seconds(t.cell, t.seed, t.epoch), next(order), t))
 
+    replicas = Replicas(m.replicates, m.replicate_eta) if m.replicates else None
     now, at_once = 0.0, m.concurrency or proposals.default_concurrency(m.num_samples)
     while (started < m.num_samples or events) and (limit is None or len(results) < limit):
         while len(events) < at_once and started < m.num_samples:
-            ot = study.ask(dists)
-            cell = table.nearest(ot.params)
-            next_epoch(_Trial(started, ot, cell, recorded_seed(table, cell, seed)), now)
+            job = replicas.next() if replicas else None
+            if job is not None:     # a replicate goes before a new proposal, as a trial of the search
+                cell, offset = job
+                t = _Trial(started, None, cell, recorded_seed(table, cell, seed + offset), offset)
+            else:
+                ot = study.ask(dists)
+                cell = table.nearest(ot.params)
+                t = _Trial(started, ot, cell, recorded_seed(table, cell, seed))
+            next_epoch(t, now)
             started += 1
         now, _, t = heapq.heappop(events)
         t.epoch += 1
         value = table.curves[t.cell][t.seed][t.epoch - 1]
         results.append(Result(t, t.epoch, sign * value))
-        t.ot.report(value, t.epoch)
+        if t.ot is not None:
+            t.ot.report(value, t.epoch)
         if t.epoch >= max_t:
-            study.tell(t.ot, value)
+            if t.ot is not None:
+                study.tell(t.ot, value)
+            if replicas:
+                replicas.finished(t.cell, t.offset, sign * value)
+        elif t.ot is None:
+            next_epoch(t, now)
         elif bracket.on_result(t, t.epoch, sign * value) == "STOP":
             study.tell(t.ot, state=optuna.trial.TrialState.PRUNED) if m.pruned else study.tell(t.ot, value)
         else:
@@ -143,6 +204,8 @@ def pick(table: Table, m: Method, seed: int, results: list[Result]) -> Outcome:
     finished = [(r.value, r.trial) for r in last.values() if r.epoch >= table.max_t]
     if m.pick_any_epoch:
         cell, extra = max(last.values(), key=lambda r: r.value).trial.cell, 0
+    elif m.replicates and finished:
+        cell, extra = replicate_pick(results, table.max_t), 0
     elif finished:
         cell, extra = confirm(table, m, finished, seed, table.max_t)
     else:

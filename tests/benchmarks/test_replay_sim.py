@@ -6,9 +6,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from replay_sim import Method, grid, search, truncated_grid  # noqa: E402
+from replay_sim import Method, grid, search, trajectory, truncated_grid  # noqa: E402
 
 from search.simulation.table import Table  # noqa: E402
+from search.simulation.trainable import recorded_seed  # noqa: E402
 from tests.tables import write_dual  # noqa: E402
 
 PAPER = "0.5 concat3"
@@ -81,3 +82,29 @@ def test_the_old_search_tells_cut_trials_as_complete_and_the_new_one_as_pruned(t
     told.clear()
     search(t, Method("old", sampler="tpe-old", num_samples=3, concurrency=1, pruned=False), seed=0)
     assert told == [None, None, None]   # COMPLETE, at the cut's value
+
+
+def two_config_table(path, value, seconds) -> Table:
+    """λ 0 (the warm start) and λ 2, seeds 0-2, 2 epochs; value(λ, seed) and seconds(λ) per epoch."""
+    rows = [f"{s},{lam},{e},{value(lam, s)},{seconds(lam)}" for lam in (0, 2) for s in (0, 1, 2) for e in (1, 2)]
+    path.write_text("# table: two\n# metric: val_auc max\n# param: loss.lam float 0 2\n# warm: loss.lam=0\n"
+                    "seed,loss.lam,epoch,val_auc,seconds\n" + "\n".join(rows) + "\n")
+    return Table.read(path)
+
+
+def test_replicate_rungs_retrain_the_survivors_with_more_seeds_and_pick_by_their_mean(tmp_path):
+    """A race by hand: the good config (λ 2: 0.75 with every seed) finishes first; the lucky one (λ 0,
+    the warm start: 0.80 with seed 0, 0.60 with the others) second. On its first seed alone the search
+    picks the lucky one. With one replicate rung each beats the cutoff when it gets there, each is
+    re-trained with the next seed, and the mean over the two picks the good one."""
+    t = two_config_table(tmp_path / "t.csv", lambda lam, s: 0.75 if lam == 2 else (0.80 if s == 0 else 0.60),
+                         lambda lam: 1.0 if lam == 2 else 2.0)
+    lucky, good = t.nearest({"loss.lam": 0}), t.nearest({"loss.lam": 2})
+    m = Method("m", sampler="random", num_samples=2, grace=2, eta=2, concurrency=2)
+
+    def fits(seed):   # the proposal lands on λ 2 and the lucky config reads seed 0 first
+        return {r.trial.cell for r in trajectory(t, m, seed)} == {lucky, good} and recorded_seed(t, lucky, seed) == 0
+    seed = next(s for s in range(200) if fits(s))
+    assert search(t, m, seed).cell == lucky
+    raced = search(t, m.with_(num_samples=4, replicates=1), seed)
+    assert raced.cell == good and raced.trial_epochs == 4 * 2    # 2 proposals + 2 replicates, 2 epochs each
