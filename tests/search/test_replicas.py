@@ -1,0 +1,102 @@
+"""Replicate rungs in the search: which configs get another seed, what the replicate's config is, who
+is told of it, the standings, and the state a resume gets back."""
+import pickle
+
+from ray.tune.search import Searcher, SearchGenerator
+
+from search.replicas import REPLICA, ReplicatingSearch, replica_of
+from search.trial_state import LimitedSearch
+
+
+class Listed(Searcher):
+    """Suggests λ from a list; records what it is told."""
+
+    def __init__(self, lams):
+        super().__init__(metric="val_auc", mode="max")
+        self.lams, self.told, self.results = list(lams), [], []
+
+    def suggest(self, trial_id):
+        return {"loss": {"lam": self.lams.pop(0)}} if self.lams else None
+
+    def on_trial_result(self, trial_id, result):
+        self.results.append(trial_id)
+
+    def on_trial_complete(self, trial_id, result=None, error=False):
+        self.told.append(trial_id)
+
+    def save(self, path):
+        with open(path, "wb") as f:
+            pickle.dump(self.__dict__.copy(), f)
+
+    def restore(self, path):
+        with open(path, "rb") as f:
+            self.__dict__.update(pickle.load(f))
+
+
+def end(search, trial_id, auc, epoch=6):
+    search.on_trial_result(trial_id, {"val_auc": auc, "epoch": epoch})
+    search.on_trial_complete(trial_id, {"val_auc": auc, "epoch": epoch})
+
+
+def test_a_config_that_ran_every_epoch_is_retrained_with_the_next_seed_before_a_new_proposal():
+    inner = Listed([0.5, 1.0, 1.5])
+    s = ReplicatingSearch(inner, replicates=2, eta=2, max_t=6, seed=7)
+    assert s.suggest("a") == {"loss": {"lam": 0.5}}
+    end(s, "a", 0.70)
+    replica = s.suggest("b")
+    assert replica == {"loss": {"lam": 0.5}, "train": {"seed": 8, REPLICA: 1}} and replica_of(replica) == 1
+    assert inner.lams == [1.0, 1.5]                        # Optuna was not asked
+    end(s, "b", 0.72)
+    assert s.suggest("c")["train"] == {"seed": 9, REPLICA: 2}
+    end(s, "c", 0.68)
+    assert s.suggest("d") == {"loss": {"lam": 1.0}}         # 3 seeds: no more
+    assert inner.told == ["a"] and inner.results == ["a"]  # replicates are not told to the searcher
+    assert s.standings() == [("a", 3, (0.70 + 0.72 + 0.68) / 3)]
+
+
+def test_a_cut_errored_or_unscored_trial_gets_no_replicate():
+    s = ReplicatingSearch(Listed([0.5, 1.0, 1.5, 2.0]), replicates=1, eta=2, max_t=6, seed=0)
+    for trial_id in "abc":
+        s.suggest(trial_id)
+    end(s, "a", 0.70, epoch=3)                                   # cut by ASHA at epoch 3
+    s.on_trial_complete("b", {"val_auc": 0.75, "epoch": 6}, error=True)
+    s.on_trial_complete("c", {"val_auc": float("nan"), "epoch": 6})
+    assert s.suggest("d") == {"loss": {"lam": 2.0}} and s.standings() == []
+
+
+def test_the_hand_built_race_promotes_both_in_turn_and_the_mean_picks_the_good_config():
+    """The good config (0.75 with every seed) ends first, the lucky one (0.80, then 0.60) second: each
+    beats the cutoff when it gets there; after a second seed the good one leads."""
+    s = ReplicatingSearch(Listed([2.0, 0.0]), replicates=1, eta=2, max_t=6, seed=0)
+    s.suggest("good"), s.suggest("lucky")
+    end(s, "good", 0.75)
+    end(s, "lucky", 0.80)
+    assert [s.suggest("good+1")["loss"], s.suggest("lucky+1")["loss"]] == [{"lam": 2.0}, {"lam": 0.0}]
+    end(s, "good+1", 0.75)
+    end(s, "lucky+1", 0.60)
+    assert [row[0] for row in s.standings()] == ["good", "lucky"]
+
+
+def test_below_the_rungs_cutoff_a_config_keeps_its_one_seed():
+    s = ReplicatingSearch(Listed([0.0, 0.5, 1.0, 1.5]), replicates=1, eta=2, max_t=6, seed=0)
+    for trial_id in "abc":
+        s.suggest(trial_id)
+    end(s, "a", 0.80)
+    s.queue.clear()                                   # a's replicate started elsewhere
+    end(s, "b", 0.70)                                 # below the median of {0.80}: stays at one seed
+    assert not s.queue
+    end(s, "c", 0.90)                                 # above it: goes on
+    assert list(s.queue) == [("c", 1)]
+
+
+def test_the_rungs_and_the_queue_come_back_with_the_search_state(tmp_path):
+    s = ReplicatingSearch(Listed([0.5, 1.0]), replicates=2, eta=2, max_t=6, seed=3)
+    gen = SearchGenerator(LimitedSearch(s, max_concurrent=2))
+    s.suggest("a")
+    end(s, "a", 0.7)
+    gen.save_to_dir(str(tmp_path), session_str="t")
+    fresh = ReplicatingSearch(Listed([9.9]), replicates=2, eta=2, max_t=6, seed=3)
+    SearchGenerator(LimitedSearch(fresh, max_concurrent=2)).restore_from_dir(str(tmp_path))
+    assert fresh.finals == {"a": {0: 0.7}} and list(fresh.queue) == [("a", 1)]
+    assert fresh.suggest("b")["train"] == {"seed": 4, REPLICA: 1}
+    assert fresh.searcher.lams == [1.0] and fresh.searcher.told == ["a"]   # the searcher's own save
