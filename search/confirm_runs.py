@@ -11,6 +11,7 @@ from ray import tune
 from ray.tune.search.basic_variant import BasicVariantGenerator
 
 from search import confirmation, ranking
+from search.replicas import REPLICA, replica_of
 from search.tracking.callback import MLflowSearchCallback
 from search.trial_state import NoRetryOnUserError
 
@@ -18,26 +19,39 @@ METRIC = ranking.METRIC
 
 
 def candidates(results, top: int, max_epochs: int) -> list[confirmation.Candidate]:
-    """The top `top` trials that ran every epoch, best first, each with its own seed's value."""
-    full = [r for r in results if not r.error and ranking.scored(r.metrics) and int(r.metrics.get("epoch", 0)) >= max_epochs]
-    full.sort(key=lambda r: ranking.result_key(r.metrics), reverse=True)
-    return [confirmation.Candidate(name=r.metrics.get("trial_id", ""), config=r.config,
-                                   trial_id=r.metrics.get("trial_id", ""),
-                                   values={int(r.config["train"]["seed"]): float(r.metrics[METRIC])})
-            for r in full[:top]]
+    """The top `top` configs that ran every epoch, each with the value of every seed it ran to the end
+    (its replicates', search/replicas.py, too; a proposal's trial names it): ranked by how many seeds,
+    then by their mean (one seed each: the search's ranking, search/ranking.py)."""
+    full = [r for r in results
+            if not r.error and ranking.scored(r.metrics) and int(r.metrics.get("epoch", 0)) >= max_epochs]
+    by_key: dict[str, confirmation.Candidate] = {}
+    for r in sorted(full, key=lambda r: replica_of(r.config)):
+        seed, value = int(r.config["train"]["seed"]), float(r.metrics[METRIC])
+        c = by_key.get(config_key(r.config))
+        if c is None:
+            by_key[config_key(r.config)] = confirmation.Candidate(
+                name=r.metrics.get("trial_id", ""), config=r.config, trial_id=r.metrics.get("trial_id", ""),
+                values={seed: value})
+        else:
+            c.values.setdefault(seed, value)
+    return sorted(by_key.values(), key=lambda c: (len(c.values), c.mean), reverse=True)[:top]
 
 
 def config_key(config: dict) -> str:
-    """A config without its seed: what a confirmation run shares with the trial it re-trains."""
+    """A config without its seed: what a confirmation run or a replicate shares with the trial it re-trains."""
     rest = copy.deepcopy(config)
     rest.get("train", {}).pop("seed", None)
+    rest.get("train", {}).pop(REPLICA, None)
     return json.dumps(rest, sort_keys=True, default=str)
 
 
 def points(cands: list[confirmation.Candidate], seeds: list[int]) -> list[dict]:
+    """Each candidate with each seed it has no value for yet (its replicates ran some)."""
     out = []
     for c in cands:
         for seed in seeds:
+            if seed in c.values:
+                continue
             config = copy.deepcopy(c.config)
             config["train"]["seed"] = seed
             out.append(config)
@@ -73,6 +87,8 @@ def run(cands: list[confirmation.Candidate], seeds: list[int], trainable, callba
         tuner = tune.Tuner.restore(exp_path, trainable=trainable, resume_unfinished=True, resume_errored=True)
     else:
         todo = points(cands, seeds)
+        if not todo:     # the replicate rungs trained every seed already
+            return cands
         tuner = tune.Tuner(
             trainable, param_space=todo[0],
             tune_config=tune.TuneConfig(search_alg=BasicVariantGenerator(points_to_evaluate=todo),

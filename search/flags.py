@@ -42,6 +42,12 @@ def parse_args(spec: SearchSpec, argv=None) -> argparse.Namespace:
                         "the best mean (search/confirmation.py); 0: off; default: the profile's (spaces/)")
     p.add_argument("--confirm-seeds", type=at_least(1), default=None, metavar="S",
                    help="other seeds per confirmed config (seed+1..seed+S); default: the profile's")
+    p.add_argument("--replicates", type=at_least(0), default=0, metavar="R",
+                   help="seeds as a fidelity: while the search runs, a config that ran every epoch is trained again "
+                        "with seed+1, +2, ... up to R more seeds, each time it is in the top 1/--replicate-eta of "
+                        "the configs with as many seeds (search/replicas.py); replicates are trials of the search")
+    p.add_argument("--replicate-eta", type=at_least(2), default=2, metavar="ETA",
+                   help="replicate rungs keep the top 1/ETA by mean over seeds")
     p.add_argument("--max-concurrent", type=at_least(0), default=0,
                    help="trials at once; 0: a quarter of --num-samples (at least 2) for a search, so most "
                         "proposals see results, all a grid's; resources may allow fewer")

@@ -18,6 +18,8 @@ import os
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler
 
+from search.replicas import replica_of
+
 OOM_MARKERS = ("outofmemoryerror", "cuda out of memory", "cuda error: out of memory")
 
 
@@ -41,6 +43,13 @@ class PackedASHA(ASHAScheduler):
         super().__init__(*args, **kwargs)
         self.alone = alone
         self.retried: dict[str, dict] = {}
+
+    def on_trial_result(self, tune_controller, trial: Trial, result: dict) -> str:
+        # a replicate (search/replicas.py) re-trains a config that already ran every epoch: its seed
+        # is the fidelity measured, not its epochs, and its values stay out of the rungs
+        if replica_of(trial.config):
+            return self.CONTINUE
+        return super().on_trial_result(tune_controller, trial, result)
 
     def on_trial_error(self, tune_controller, trial: Trial):
         if self.alone and trial.status == Trial.ERROR and trial.should_recover() and out_of_memory(trial):

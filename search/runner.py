@@ -31,6 +31,7 @@ from search.tracking.callback import Delivery, MLflowSearchCallback, ParentRun
 from search.tracking.check import check_tracking
 from search.tracking.space import to_json
 from search.oom_retry import PackedASHA
+from search.replicas import ReplicatingSearch
 from search.trial_state import (AshaState, LimitedSearch, NoRetryOnUserError, ResumableOptunaSearch,
                                 ResumableSearchGenerator)
 from spaces import SearchSpec
@@ -206,7 +207,8 @@ def parent_run(spec: SearchSpec, args, param_space: dict, warm: list, data: dict
                 or "resources"}
     if not args.grid:
         settings.update({"search.startup_trials": args.startup_trials or proposals.startup_trials(num_samples),
-                         "search.confirm": args.confirm, "search.confirm_seeds": args.confirm_seeds})
+                         "search.confirm": args.confirm, "search.confirm_seeds": args.confirm_seeds,
+                         "search.replicates": args.replicates, "search.replicate_eta": args.replicate_eta})
     return ParentRun(
         name=name,
         tags={**dataset_tags(data["splits"], table), "cxr.space": spec.name, "cxr.code_version": code_version(),
@@ -234,9 +236,10 @@ def new_tuner(spec: SearchSpec, args, trainable, param_space: dict, warm: list, 
         optuna_search = ResumableOptunaSearch(
             metric=METRIC, mode=MODE, sampler=proposals.tpe_sampler(args.seed, num_samples, args.startup_trials),
             points_to_evaluate=warm, max_t=max_epochs)
+        inner = ReplicatingSearch(optuna_search, args.replicates, args.replicate_eta, max_epochs, args.seed) \
+            if args.replicates else optuna_search
         # Tune ignores max_concurrent_trials beside a SearchGenerator (search/trial_state.py)
-        searcher = ResumableSearchGenerator(LimitedSearch(optuna_search, max_concurrent=limit) if limit
-                                            else optuna_search)
+        searcher = ResumableSearchGenerator(LimitedSearch(inner, max_concurrent=limit) if limit else inner)
     scheduler = PackedASHA(time_attr="epoch", metric=METRIC, mode=MODE, max_t=max_epochs, alone=alone,
                            grace_period=args.grace_period, reduction_factor=args.reduction_factor)
     return tune.Tuner(

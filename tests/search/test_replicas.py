@@ -100,3 +100,41 @@ def test_the_rungs_and_the_queue_come_back_with_the_search_state(tmp_path):
     assert fresh.finals == {"a": {0: 0.7}} and list(fresh.queue) == [("a", 1)]
     assert fresh.suggest("b")["train"] == {"seed": 4, REPLICA: 1}
     assert fresh.searcher.lams == [1.0] and fresh.searcher.told == ["a"]   # the searcher's own save
+
+
+class Result:
+    """What Tune's ResultGrid holds of a trial: its config, last metrics, error."""
+
+    def __init__(self, trial_id, lam, seed, auc, epoch=6, replica=0, error=None):
+        self.config = {"loss": {"lam": lam}, "train": {"seed": seed, REPLICA: replica}}
+        self.metrics = {"trial_id": trial_id, "val_auc": auc, "epoch": epoch}
+        self.error = error
+
+
+def test_confirmation_candidates_carry_their_replicates_seeds_and_rank_by_seeds_then_mean():
+    from search.confirm_runs import candidates, points
+
+    results = [Result("a", 0.5, 0, 0.80), Result("b", 1.0, 0, 0.75), Result("b1", 1.0, 1, 0.77, replica=1),
+               Result("c", 1.5, 0, 0.70, epoch=3), Result("d", 2.0, 0, 0.60)]
+    got = candidates(results, top=2, max_epochs=6)
+    # b has two seeds (0.75, 0.77): ahead of a's one lucky seed; c was cut; top 2
+    assert [(c.trial_id, c.values) for c in got] == [("b", {0: 0.75, 1: 0.77}), ("a", {0: 0.80})]
+    assert got[0].config["train"] == {"seed": 0, REPLICA: 0}     # the proposal's config names it
+    # confirmation with seeds 1 and 2 trains only what is missing: b's seed 2, a's seeds 1 and 2
+    todo = points(got, [1, 2])
+    assert [(p["loss"]["lam"], p["train"]["seed"]) for p in todo] == [(1.0, 2), (0.5, 1), (0.5, 2)]
+
+
+def test_asha_never_cuts_a_replicate():
+    from types import SimpleNamespace
+
+    from search.oom_retry import PackedASHA
+
+    asha = PackedASHA(time_attr="epoch", metric="val_auc", mode="max", max_t=6, grace_period=1, reduction_factor=2)
+    trials = [SimpleNamespace(trial_id=str(i), config={"train": {REPLICA: r}}) for i, r in enumerate((0, 0, 1))]
+    for t in trials:
+        asha.on_trial_add(None, t)
+    assert asha.on_trial_result(None, trials[0], {"epoch": 1, "val_auc": 0.9}) == asha.CONTINUE
+    assert asha.on_trial_result(None, trials[1], {"epoch": 1, "val_auc": 0.5}) == asha.STOP
+    # the replicate is far below both at the rung, and goes on
+    assert asha.on_trial_result(None, trials[2], {"epoch": 1, "val_auc": 0.1}) == asha.CONTINUE
