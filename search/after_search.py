@@ -43,6 +43,7 @@ class ConfirmPlan:
     name: str            # the search's name; the confirmation run is <name>-confirm
     tracking_dir: str
     drain_timeout: float
+    replicated: bool = False   # --replicates without --confirm: the pick among the configs with the most seeds
 
 
 def trial_error(result) -> str:
@@ -115,13 +116,18 @@ def confirm_best(results, client: MlflowClient, parent, done: Finished, plan: Co
     if not cands:
         print("confirmation: no trial ran every epoch, nothing to confirm")
         return None
+    seeds = confirmation.other_seeds(plan.seed, plan.seeds)
+    if plan.replicated:    # the seeds they have: nothing is trained after the search
+        most = len(cands[0].values)
+        cands, seeds = [c for c in cands if len(c.values) == most], confirmation.other_seeds(plan.seed, most - 1)
+        print(f"\nreplicate rungs (--replicates): {len(cands)} config(s) reached {most} seed(s), the pick by mean")
     runs = {r.data.tags.get("cxr.trial_id"): r for r in trial_runs(client, parent)}
     for c in cands:
         c.name = runs[c.trial_id].info.run_name if c.trial_id in runs else c.trial_id
     origins = {confirm_runs.config_key(c.config): (runs[c.trial_id].info.run_id, c.name) for c in cands
                if c.trial_id in runs}
-    seeds = confirmation.other_seeds(plan.seed, plan.seeds)
-    print(f"\nconfirming the top {len(cands)} config(s) with seeds {seeds} (--confirm, --confirm-seeds)")
+    if not plan.replicated:
+        print(f"\nconfirming the top {len(cands)} config(s) with seeds {seeds} (--confirm, --confirm-seeds)")
     tracking = plan.tracking_dir
     callback = confirm_runs.ConfirmationCallback(
         Delivery(done.tracking_uri, done.experiment, pending_path=f"{tracking}/mlflow_pending_confirm.jsonl",

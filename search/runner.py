@@ -391,9 +391,12 @@ def main(spec: SearchSpec, argv=None):
             max_epochs)
         tuner = new_tuner(spec, args, trainable, param_space, warm, callback, name, storage, num_samples, max_epochs,
                           alone)
-    plan = None if args.grid or not args.confirm else ConfirmPlan(
-        args.confirm, args.confirm_seeds, args.seed, max_epochs, trainable, storage, name, str(tracking_dir),
-        args.tracking_drain_timeout)
+    plan = None
+    if not args.grid and (args.confirm or args.replicates):
+        # --replicates alone: the configs that reached the most seeds, by mean; nothing more is trained
+        top, seeds = (args.confirm, args.confirm_seeds) if args.confirm else (num_samples, args.replicates)
+        plan = ConfirmPlan(top, seeds, args.seed, max_epochs, trainable, storage, name, str(tracking_dir),
+                           args.tracking_drain_timeout, replicated=not args.confirm)
     finished = Finished(exp_path, args.tracking_uri, args.experiment_name, table.source if table else None)
     return after_search(fit(tuner, pending_trials(resources, concurrency(args, num_samples))), finished,
                         export_to=args.export, evaluate=args.evaluate, confirm=plan)

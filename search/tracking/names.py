@@ -41,7 +41,8 @@ def run_name(config: dict, keys: list[str], log_keys=frozenset()) -> str:
             part = _short(flat[key], LABELS.get(leaf, leaf), key in log_keys)
             if part:
                 parts.append(part)
-    return " ".join(parts) or "trial"
+    replica = int(flat.get("train.replica") or 0)     # search/replicas.py: the config again, seed + k
+    return " ".join(parts + ([f"seed+{replica}"] if replica else [])) or "trial"
 
 
 def shown(text: str, log: bool = False) -> str:
