@@ -29,6 +29,7 @@ from ray.tune.search import Searcher
 from search.ranking import METRIC, scored
 
 REPLICA = "replica"   # config["train"][REPLICA]: 0 for a proposal, k for its k-th replicate
+REPLICA_TAG = "cxr.replica"   # on a replicate's MLflow run: k
 
 
 def replica_of(config: dict) -> int:

@@ -29,6 +29,7 @@ import yaml
 from ray.tune import Callback
 
 from search import ranking
+from search.replicas import REPLICA_TAG, replica_of
 from search.tracking import tail, view
 from search.tracking.names import run_name
 from search.tracking.outbox import Outbox, Sender
@@ -256,8 +257,9 @@ class MLflowSearchCallback(Callback):
         keys = list(self.parent.name_keys)
         warm = any(all(flat.get(k) == v for k, v in w.items()) for w in self.parent.warm)
         name = run_name(trial.config, keys, self.parent.log_keys) if keys else f"trial-{trial.trial_id}"
+        replica = replica_of(trial.config)     # search/replicas.py: the config again with seed + k
         return name, {"cxr.role": "trial", **({"cxr.warm_start": "paper"} if warm else {}),
-                      **getattr(self.parent, "trial_tags", {})}
+                      **({REPLICA_TAG: str(replica)} if replica else {}), **getattr(self.parent, "trial_tags", {})}
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if trial.trial_id not in self.trials:

@@ -20,7 +20,7 @@ def test_replicate_rungs_retrain_the_survivors_within_the_budget_and_pick_by_mea
         k = int(r.data.params["train.replica"])
         # the config again with seed + k, every epoch (never cut), reading seed + k's curve
         assert r.data.params["train.seed"] == str(k) and r.data.metrics["epoch"] == 6
-        assert r.info.run_name.endswith(f"seed+{k}")
+        assert r.info.run_name.endswith(f"seed+{k}") and r.data.tags["cxr.replica"] == str(k)
         config = int(r.data.metrics["recorded_config"])
         assert int(r.data.metrics["recorded_seed"]) == recorded_seed(t, config, k)
         origin = [p for p in proposals if p.info.run_name == r.info.run_name.rsplit(" seed+", 1)[0]]
