@@ -7,24 +7,37 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from search import confirmation
-from search.report.data import Search, trial_runs
+from search.report.data import REPLICA_PARAM, Search, trial_runs
 
 
 def verdict(client: MlflowClient, parent: Run, search: Search) -> confirmation.Verdict | None:
-    """Each confirmed trial's val AUC per seed (its own seed from the search, the others from its
-    confirmation runs), judged; None if the search confirmed nothing."""
+    """Each confirmed or replicated trial's val AUC per seed (its own seed from the search, the others
+    from its confirmation runs and its replicates, search/replicas.py), judged; with replicates, among
+    the configs with the most seeds, as the search picks; None if the search confirmed nothing."""
     per_trial: dict[str, dict[int, float]] = {}
     for run in trial_runs(client, parent, role=confirmation.ROLE):
         auc, seed = run.data.metrics.get("val_auc"), run.data.params.get("train.seed")
         if run.data.tags.get("cxr.status") == "completed" and auc is not None and math.isfinite(auc) and seed:
             per_trial.setdefault(run.data.tags.get(confirmation.CONFIRMS_TAG, ""), {})[int(seed)] = auc
+    origins = {_config(t.params): t.run_id for t in search.trials}
+    for r in search.replicas:
+        if r.status == "completed" and r.val_auc is not None and _config(r.params) in origins:
+            per_trial.setdefault(origins[_config(r.params)], {})[int(r.params["train.seed"])] = r.val_auc
     trials = {t.run_id: t for t in search.trials}
     cands = []
     for run_id, values in per_trial.items():
         t = trials.get(run_id)
         if t is not None and t.val_auc is not None and t.params.get("train.seed"):
             cands.append(confirmation.Candidate(t.name, {}, run_id, {int(t.params["train.seed"]): t.val_auc, **values}))
+    if search.replicas and cands:
+        most = max(len(c.values) for c in cands)
+        cands = [c for c in cands if len(c.values) == most]
     return confirmation.judge(cands) if cands else None
+
+
+def _config(params: dict[str, str]) -> tuple:
+    """A trial's params without its seed and replica: what its replicates share with it."""
+    return tuple(sorted((k, v) for k, v in params.items() if k not in ("train.seed", REPLICA_PARAM)))
 
 
 def lines(found: confirmation.Verdict | None) -> list[str]:

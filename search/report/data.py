@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
@@ -26,6 +26,7 @@ from trainables.errors import UserError
 MIN_TRIALS_FOR_IMPORTANCE = 5
 # Trials that reported a val_auc Optuna was told of (ASHA-stopped ones as pruned, at their cut).
 SCORED = ("completed", "stopped_early")
+REPLICA_PARAM = "train.replica"   # search/replicas.py
 
 
 @dataclass
@@ -55,6 +56,9 @@ class Search:
     parent: Run
     trials: list[Trial]
     dists: dict[str, BaseDistribution]   # the searched keys, in the run names' order
+    # replicate rungs' runs (search/replicas.py: a config again with seed + k), kept out of `trials`:
+    # never cut and a repeat of a config, they would skew the rungs' and the importance's figures
+    replicas: list[Trial] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -169,9 +173,11 @@ def load(client: MlflowClient, parent: Run) -> Search:
     # Tune starts trials about in the order its searcher proposed them (those pending together start in
     # the order their workers come up); the study is rebuilt in start order.
     trials.sort(key=lambda t: (t.started, t.run_id))
+    replicas = [t for t in trials if t.params.get(REPLICA_PARAM, "0") != "0"]
+    trials = [t for t in trials if t.params.get(REPLICA_PARAM, "0") == "0"]
     recorded = _recorded_space(client, parent)
     dists = from_json(recorded) if recorded else infer([t.params for t in trials])
-    return Search(parent=parent, trials=trials, dists=dists)
+    return Search(parent=parent, trials=trials, dists=dists, replicas=replicas)
 
 
 def rebuild_study(search: Search, values: list[tuple[Trial, float]] | None = None) -> optuna.Study:

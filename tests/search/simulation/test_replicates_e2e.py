@@ -30,4 +30,6 @@ def test_replicate_rungs_retrain_the_survivors_within_the_budget_and_pick_by_mea
     most = 1 + max(int(r.data.params["train.replica"]) for r in replicas)
     assert best["metrics"]["seeds"] == list(range(most)) and "replicate rungs (--replicates)" in out
     assert not (tmp_path / "rr" / "sim-confirm").exists()
+    # the report counts the proposals as the search's trials and shows the replicated configs' means
+    assert f"of {len(proposals)} trials" in out and f"over {most} seeds" in out
     assert best["config"]["train"].get("replica", 0) == 0
