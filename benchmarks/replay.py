@@ -176,7 +176,7 @@ def anytime(table: Table, runs: int, samplers: list[str], trials: list[int] | No
         f"at {', '.join(f'{f:.0%}' for f in ra.SHARES)} of the grid's trial-epochs"
     print(f"\nanytime: the runner's real-data default and other samplers {budgets}, {runs} searches each; "
           f"default = {ra.real_default(table)}\n")
-    rows, full = ra.curves(table, ra.methods(table, samplers), runs, trials=trials)
+    rows, full = ra.curves(table, ra.methods(table, samplers) + ra.noise_aware(table), runs, trials=trials)
     ra.print_lines(table, rows, full, trials)
     ra.plot(table, rows, full, plot_path, trials)
     print(f"plot: {plot_path}")

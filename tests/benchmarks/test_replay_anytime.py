@@ -63,3 +63,11 @@ def test_budgets_as_trial_counts_run_that_many_trials(tmp_path):
     # every trial runs at least grace (1) and at most 6 epochs
     assert 2 <= rows["default"][2]["trial_epochs"] <= 12 and 4 <= rows["default"][4]["trial_epochs"] <= 24
     assert "grid, stopped early" not in rows and full["trial_epochs"] == 210
+
+
+def test_the_noise_aware_variants_replicate_within_the_pool_and_confirm_nothing_after(tmp_path):
+    from replay_anytime import noise_aware
+
+    t = Table.read(write_dual(tmp_path / "t.csv", lambda c, s, e: 0.6, seeds=(0, 1, 2, 3), pool="0 1 2"))
+    got = {(m.replicates, m.replicate_eta, m.confirm) for m in noise_aware(t)}
+    assert got == {(1, 2, 0), (1, 3, 0), (2, 2, 0), (2, 3, 0)}    # the pool's 3 seeds: 2 more at most
