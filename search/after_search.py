@@ -117,10 +117,12 @@ def confirm_best(results, client: MlflowClient, parent, done: Finished, plan: Co
         print("confirmation: no trial ran every epoch, nothing to confirm")
         return None
     seeds = confirmation.other_seeds(plan.seed, plan.seeds)
+    most = max(len(c.values) for c in cands)    # seeds a config got in the replicate rungs (search/replicas.py)
     if plan.replicated:    # the seeds they have: nothing is trained after the search
-        most = len(cands[0].values)
         cands, seeds = [c for c in cands if len(c.values) == most], confirmation.other_seeds(plan.seed, most - 1)
         print(f"\nreplicate rungs (--replicates): {len(cands)} config(s) reached {most} seed(s), the pick by mean")
+    elif most - 1 > plan.seeds:   # compared on the same seeds: each gets as many as the most replicated one
+        seeds = confirmation.other_seeds(plan.seed, most - 1)
     runs = {r.data.tags.get("cxr.trial_id"): r for r in trial_runs(client, parent)}
     for c in cands:
         c.name = runs[c.trial_id].info.run_name if c.trial_id in runs else c.trial_id

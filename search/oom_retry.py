@@ -51,6 +51,12 @@ class PackedASHA(ASHAScheduler):
             return self.CONTINUE
         return super().on_trial_result(tune_controller, trial, result)
 
+    def on_trial_complete(self, tune_controller, trial: Trial, result: dict) -> None:
+        if replica_of(trial.config):    # its last value would land in the top rung and raise its cutoff
+            self._trial_info.pop(trial.trial_id, None)
+            return
+        super().on_trial_complete(tune_controller, trial, result)
+
     def on_trial_error(self, tune_controller, trial: Trial):
         if self.alone and trial.status == Trial.ERROR and trial.should_recover() and out_of_memory(trial):
             shared = trial.placement_group_factory.required_resources

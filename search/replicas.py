@@ -36,6 +36,28 @@ def replica_of(config: dict) -> int:
     return int((config.get("train") or {}).get(REPLICA, 0))
 
 
+def flat(config: dict, prefix: str = "") -> dict:
+    """{'a/b': v}: a nested config as Tune flattens it into a result's `config/...` keys."""
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update(flat(value, f"{prefix}{key}/"))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def unflattened(config: dict) -> dict:
+    out: dict = {}
+    for key, value in config.items():
+        *parents, leaf = key.split("/")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
+
+
 class ReplicatingSearch(Searcher):
     def __init__(self, searcher: Searcher, replicates: int, eta: int, max_t: int, seed: int):
         super().__init__(metric=searcher.metric, mode=searcher.mode)
@@ -63,15 +85,34 @@ class ReplicatingSearch(Searcher):
         return config
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        if trial_id not in self.origin:
+        if self._identify(trial_id, result)[1] == 0:
             self.searcher.on_trial_result(trial_id, result)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        origin, k = self.origin.get(trial_id, (trial_id, 0))
+        origin, k = self._identify(trial_id, result)
         if k == 0:
             self.searcher.on_trial_complete(trial_id, result=result, error=error)
-        if not error and scored(result) and int(result.get("epoch", 0)) >= self.max_t:
+        if origin is not None and not error and scored(result) and int(result.get("epoch", 0)) >= self.max_t:
             self.finished(origin, k, float(result[METRIC]))
+
+    def _identify(self, trial_id: str, result: dict | None) -> tuple[str | None, int]:
+        """(the proposal's trial id, k) of a trial. A driver stopped while saving can leave trials the
+        restored state does not know (search/trial_state.py): their flattened config says what they are;
+        an unknown proposal's config is kept so it can be replicated, an unknown replicate is matched to
+        its proposal by config (None if none matches)."""
+        if trial_id in self.origin:
+            return self.origin[trial_id]
+        config = {key[len("config/"):]: v for key, v in (result or {}).items() if key.startswith("config/")}
+        k = int(config.get(f"train/{REPLICA}", 0) or 0)
+        if k == 0:
+            if trial_id not in self.configs and config:
+                self.configs[trial_id] = unflattened(config)
+            return trial_id, 0
+        own = ("train/seed", f"train/{REPLICA}")
+        same = [o for o, c in self.configs.items()
+                if all(config.get(key) == v for key, v in flat(c).items() if key not in own)]
+        self.origin[trial_id] = (same[0], k) if same else (None, k)
+        return self.origin[trial_id]
 
     # -- the rungs -------------------------------------------------------------------------------
     def finished(self, origin: str, k: int, value: float) -> None:

@@ -156,9 +156,12 @@ def defaults(spec: SearchSpec, profile: dict) -> dict:
 
 def fill_defaults(spec: SearchSpec, profile: dict, args, max_epochs: int | None = None) -> None:
     """--grace-period / --reduction-factor / --confirm / --confirm-seeds where not given: `defaults`
-    (the grace period at most `max_epochs`: a recorded table may have fewer epochs than the profile)."""
+    (the grace period at most `max_epochs`: a recorded table may have fewer epochs than the profile; no
+    confirmation after a search with --replicates unless --confirm asks for it)."""
     for key, value in defaults(spec, profile).items():
         if getattr(args, key) is None:
+            if key == "confirm" and getattr(args, "replicates", 0):
+                value = 0     # the replicate rungs re-train inside the search; --confirm K adds to them
             setattr(args, key, min(value, max_epochs) if key == "grace_period" and max_epochs else value)
 
 

@@ -24,12 +24,12 @@ def verdict(client: MlflowClient, parent: Run, search: Search) -> confirmation.V
         if r.status == "completed" and r.val_auc is not None and _config(r.params) in origins:
             per_trial.setdefault(origins[_config(r.params)], {})[int(r.params["train.seed"])] = r.val_auc
     trials = {t.run_id: t for t in search.trials}
-    cands = []
-    for run_id, values in per_trial.items():
-        t = trials.get(run_id)
-        if t is not None and t.val_auc is not None and t.params.get("train.seed"):
-            cands.append(confirmation.Candidate(t.name, {}, run_id, {int(t.params["train.seed"]): t.val_auc, **values}))
-    if search.replicas and cands:
+    # the configs the search judged (ranked on their runs), else those with other seeds
+    chosen = [t for t in search.trials if t.rank is not None] or [trials[r] for r in per_trial if r in trials]
+    cands = [confirmation.Candidate(t.name, {}, t.run_id, {int(t.params["train.seed"]): t.val_auc,
+                                                           **per_trial.get(t.run_id, {})})
+             for t in chosen if t.val_auc is not None and t.params.get("train.seed")]
+    if search.replicas and cands and not any(t.rank is not None for t in chosen):
         most = max(len(c.values) for c in cands)
         cands = [c for c in cands if len(c.values) == most]
     return confirmation.judge(cands) if cands else None

@@ -27,6 +27,7 @@ MIN_TRIALS_FOR_IMPORTANCE = 5
 # Trials that reported a val_auc Optuna was told of (ASHA-stopped ones as pruned, at their cut).
 SCORED = ("completed", "stopped_early")
 REPLICA_PARAM = "train.replica"   # search/replicas.py
+RANK_TAG = "cxr.confirmed_rank"   # search/confirmation.py (not imported: scipy stays out of the report's load)
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Trial:
     warm: bool
     started: int
     metric_keys: tuple[str, ...] = ()   # every metric the run logged (search/report/cost.py picks the GPU ones)
+    rank: int | None = None   # its rank by mean over seeds, where the search confirmed it (search/confirmation.py)
 
     def at(self, epoch: int) -> float | None:
         """val AUC at `epoch` (None if the trial did not get there)."""
@@ -169,7 +171,7 @@ def load(client: MlflowClient, parent: Run) -> Search:
             curve=_curve(client, run.info.run_id),
             per_label={k.split("/", 1)[1]: v for k, v in metrics.items() if k.startswith("val_auc/")},
             warm=tags.get("cxr.warm_start") == "paper", started=run.info.start_time or 0,
-            metric_keys=tuple(metrics)))
+            metric_keys=tuple(metrics), rank=int(tags[RANK_TAG]) if tags.get(RANK_TAG, "").isdigit() else None))
     # Tune starts trials about in the order its searcher proposed them (those pending together start in
     # the order their workers come up); the study is rebuilt in start order.
     trials.sort(key=lambda t: (t.started, t.run_id))

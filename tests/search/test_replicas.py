@@ -138,3 +138,37 @@ def test_asha_never_cuts_a_replicate():
     assert asha.on_trial_result(None, trials[1], {"epoch": 1, "val_auc": 0.5}) == asha.STOP
     # the replicate is far below both at the rung, and goes on
     assert asha.on_trial_result(None, trials[2], {"epoch": 1, "val_auc": 0.1}) == asha.CONTINUE
+    # nor does its last value join the rungs (it would raise the top rung's cutoff for the proposals)
+    rungs = [(m, dict(r)) for m, r in asha._brackets[0]._rungs]
+    asha.on_trial_complete(None, trials[2], {"epoch": 6, "val_auc": 0.99})
+    assert [(m, dict(r)) for m, r in asha._brackets[0]._rungs] == rungs and "2" not in asha._trial_info
+
+
+def test_replicate_rungs_take_the_place_of_the_default_confirmation_not_of_an_asked_one():
+    from types import SimpleNamespace
+
+    from search.runner import fill_defaults
+    from spaces import get
+
+    spec = get("dualchexnet")
+    for replicates, confirm, expected in ((0, None, 3), (2, None, 0), (2, 3, 3)):
+        args = SimpleNamespace(grace_period=None, reduction_factor=None, confirm=confirm, confirm_seeds=None,
+                               replicates=replicates)
+        fill_defaults(spec, {}, args)     # real data: no profile
+        assert args.confirm == expected
+
+
+def test_trials_the_restored_state_does_not_know_are_told_apart_by_their_config():
+    """A driver stopped while saving: the experiment has a proposal and a replicate of it that the
+    restored search never saw; Tune hands their results with the config flattened."""
+    inner = Listed([2.0])
+    s = ReplicatingSearch(inner, replicates=2, eta=2, max_t=6, seed=0)
+    proposal = {"config/loss/lam": 0.5, "config/train/seed": 0}
+    s.on_trial_complete("x", {"val_auc": 0.7, "epoch": 6, **proposal})
+    assert inner.told == ["x"] and list(s.queue) == [("x", 1)]
+    replica = s.suggest("x1")                                         # built from the result's config
+    assert replica == {"loss": {"lam": 0.5}, "train": {"seed": 1, REPLICA: 1}}
+    # a replicate of x the restored state lost: matched to x by its config, never told to the searcher
+    s.on_trial_complete("lost", {"val_auc": 0.74, "epoch": 6, "config/loss/lam": 0.5, "config/train/seed": 2,
+                                 f"config/train/{REPLICA}": 2})
+    assert inner.told == ["x"] and s.finals["x"] == {0: 0.7, 2: 0.74}
