@@ -52,6 +52,11 @@ def test_the_summary_line_gives_the_smallest_share_that_reaches_the_grid(capsys)
     assert "replay t budget_share=0.2 method=random regret_median=0.0300 regret_p90=0.0500 trial_epochs=42" in out
     assert out[-1] == ("replay t: share_to_grid=0.3 regret_median=0.0100 regret_p90=0.0200 grid_regret_median=0.0200 "
                        "grid_regret_p90=0.0300 random_regret_median=0.0200")
+    # a dip at 0.2 that 0.3 does not keep is not "reached"
+    dip = {"default": {**rows["default"], 0.2: {"regret_median": 0.0, "regret_p90": 0.0, "trial_epochs": 42},
+                       0.3: {"regret_median": 0.05, "regret_p90": 0.06, "trial_epochs": 63}}}
+    print_lines(T(), dip, {"regret_median": 0.02, "regret_p90": 0.03})
+    assert capsys.readouterr().out.splitlines()[-1].startswith("replay t: share_to_grid=none")
     print_lines(T(), rows, {"regret_median": 0.001, "regret_p90": 0.001})
     assert capsys.readouterr().out.splitlines()[-1].startswith("replay t: share_to_grid=none regret_median=0.0100")
 
