@@ -140,7 +140,7 @@ def record(work: Path, seeds: list[int], out: Path, max_t: int) -> None:
     command = " ".join(grid_command(Path("<work>"), "S", max_t)[2:])
     with open(out, "w", newline="") as f:
         f.write(HEADER.format(pool=POOL, max_t=max_t, command=command) + "\n".join(notes) + "\n")
-        writer = csv.DictWriter(f, FIELDS)
+        writer = csv.DictWriter(f, FIELDS, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
     recorded = sorted({int(r["seed"]) for r in rows})

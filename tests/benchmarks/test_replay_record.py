@@ -36,6 +36,7 @@ def test_a_seed_recorded_in_parts_joins_the_seeds_recorded_before(tmp_path, monk
     fake_grid(work, 3, parts=3)
     replay_record.record(work, [3], out, 2)
     text = out.read_text()
+    assert "\r" not in out.read_bytes().decode()      # one line ending, as the committed table has
     assert "# seed 0: code v0, 700 trial-seconds over its cells, recorded in 1 part(s)" in text
     assert "# seed 3: code v3, 700 trial-seconds over its cells, recorded in 3 part(s)" in text
     t = Table.read(out)
