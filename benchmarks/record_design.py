@@ -16,7 +16,6 @@ import argparse
 import csv
 import math
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,7 +76,11 @@ def run_seed(work: Path, seed: int) -> None:
     todo = configs(seed)
     prepare_data(None, todo[0])
     trainable = tune.with_resources(train_fn, {"cpu": 1})
-    start = time.perf_counter()
+    version = work / f"version-design-s{seed}"
+    if not version.exists():   # the code the seed's first part ran; its later parts must run the same
+        from search.runner import code_version
+
+        version.write_text(code_version() + "\n")
     if tune.Tuner.can_restore(f"{storage}/{name}"):
         tuner = tune.Tuner.restore(f"{storage}/{name}", trainable=trainable, resume_unfinished=True,
                                    resume_errored=True)
@@ -91,7 +94,7 @@ def run_seed(work: Path, seed: int) -> None:
     results = tuner.fit()
     if results.errors:
         sys.exit(f"error: {len(results.errors)} trial(s) of seed {seed} failed; run the same command to retry them")
-    done.write_text(f"{time.perf_counter() - start:.0f}\n")
+    done.write_text("done\n")
 
 
 def read_seed(work: Path, seed: int, max_t: int) -> list[dict]:
@@ -112,20 +115,17 @@ def read_seed(work: Path, seed: int, max_t: int) -> list[dict]:
 
 
 def header(max_t: int) -> str:
-    from search.runner import code_version
-
     warm = " ".join(f"{k}={v:g}" for k, v in design()[0].items())
     params = "\n".join(f"# param: {n} float {lo:g} {hi:g}{' log' if log else ''}" for n, lo, hi, log in PARAMS)
     return (f"# table: cb_focal-cpu-design\n# metric: val_auc max\n{params}\n# warm: {warm}\n# pool: {POOL}\n"
             f"# cb_focal (class-balanced weighted focal loss), CPU profile (ResNet-10-T, 64 px, one stage), "
             f"{max_t} epochs, embedded synthetic set;\n# the profile's warm start + {POINTS} scrambled Sobol points "
             f"(scipy.stats.qmc, seed {DESIGN_SEED}); no early stopping\n"
-            f"# recorded by: python benchmarks/record_design.py --seeds S (one seed at a time, resumable), "
-            f"code {code_version()}\n")
+            f"# recorded by: python benchmarks/record_design.py --seeds S (one seed at a time, resumable)\n")
 
 
 def record(work: Path, seeds: list[int], out: Path) -> None:
-    from replay_record import kept
+    from replay_record import kept, seed_note
 
     from spaces.cb_focal import SPEC
 
@@ -135,13 +135,14 @@ def record(work: Path, seeds: list[int], out: Path) -> None:
         run_seed(work, seed)
     rows, notes = kept(out, seeds)
     rows += [r for seed in seeds for r in read_seed(work, seed, max_t)]
-    notes += [f"# seed {s}: wall seconds {(work / f'done-design-s{s}').read_text().strip()} (2 trials at once, 2 cores)"
-              for s in seeds]
+    notes += [seed_note(work / "ray_results" / f"design-s{s}", s, (work / f"version-design-s{s}").read_text().strip(),
+                        rows) for s in seeds]
     notes.sort(key=lambda line: int(line.split()[2].rstrip(":")))
     rows.sort(key=lambda r: int(r["seed"]))
     with open(out, "w", newline="") as f:
         f.write(header(max_t) + "\n".join(notes) + "\n")
-        writer = csv.DictWriter(f, ["seed", *[n for n, *_ in PARAMS], "epoch", "val_auc", "seconds"])
+        fields = ["seed", *[n for n, *_ in PARAMS], "epoch", "val_auc", "seconds"]
+        writer = csv.DictWriter(f, fields, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
     print(f"wrote {len(rows)} rows (seeds {sorted({int(r['seed']) for r in rows})}) to {out}")

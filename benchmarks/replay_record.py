@@ -114,12 +114,12 @@ def kept(out: Path, seeds: list[int]) -> tuple[list[dict], list[str]]:
     return rows, notes
 
 
-def seed_note(work: Path, seed: int, version: str, rows: list[dict]) -> str:
-    """The seed's line in the table's header: its code version and what it cost. A grid recorded in
-    parts (Tune restores it; one experiment state file per part) has no one wall time, so the cost
-    is the cells' epochs summed."""
+def seed_note(results: Path, seed: int, version: str, rows: list[dict]) -> str:
+    """The seed's line in the table's header: its code version and what it cost. A seed recorded in
+    parts (Tune restores its run in `results`; one experiment state file per part) has no one wall
+    time, so the cost is its configs' epochs summed."""
     trial_seconds = sum(float(r["seconds"]) for r in rows if int(r["seed"]) == seed)
-    parts = len(list((work / "ray_results" / f"grid-s{seed}").glob("experiment_state-*.json")))
+    parts = len(list(results.glob("experiment_state-*.json")))
     return (f"# seed {seed}: code {version}, {trial_seconds:.0f} trial-seconds over its cells, "
             f"recorded in {parts} part(s)")
 
@@ -133,7 +133,8 @@ def record(work: Path, seeds: list[int], out: Path, max_t: int) -> None:
     new = [r for seed in seeds for r in read_grid(work, seed, max_t)]
     rows += new
     versions = code_versions(work)
-    notes += [seed_note(work, s, versions.get(f"grid-s{s}", "unknown"), new) for s in seeds]
+    notes += [seed_note(work / "ray_results" / f"grid-s{s}", s, versions.get(f"grid-s{s}", "unknown"), new)
+              for s in seeds]
     notes.sort(key=lambda line: int(line.split()[2].rstrip(":")))
     rows.sort(key=lambda r: int(r["seed"]))
     out.parent.mkdir(parents=True, exist_ok=True)
