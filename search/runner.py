@@ -336,7 +336,8 @@ def read_table(spec: SearchSpec, args, profile: dict) -> Table | None:
 
 def check_resume_matches(args, exp_path: str, table: Table | None) -> None:
     """--resume continues a simulated search only with --simulate of the same table, and a trained one
-    only without it (else recorded values would join trained runs, or the other way round)."""
+    only without it (else recorded values would join trained runs, or the other way round); and only
+    with the replicate rungs it began with."""
     from mlflow.tracking import MlflowClient
 
     from search.report.data import search_parent
@@ -351,6 +352,13 @@ def check_resume_matches(args, exp_path: str, table: Table | None) -> None:
     if parent is not None and was != now:
         raise UsageError(f"--resume: {exp_path} was " + (f"simulated from {was}: pass --simulate {was}" if was
                          else "trained, not simulated: resume it without --simulate"))
+    params = getattr(parent.data, "params", {}) if parent is not None else {}
+    began = (int(params.get("search.replicates", 0)), int(params.get("search.replicate_eta", args.replicate_eta)))
+    if parent is not None and not args.grid and began != (args.replicates, args.replicate_eta) and \
+            (began[0] or args.replicates):
+        # the restored searcher keeps the rungs it began with; the pick after the search follows the flags
+        raise UsageError(f"--resume: {exp_path} began with --replicates {began[0]} --replicate-eta {began[1]}: "
+                         "pass the same")
 
 
 def trainable_for(args, table: Table | None):

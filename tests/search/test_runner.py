@@ -159,10 +159,33 @@ def test_resume_keeps_a_search_simulated_or_trained_as_it_began(monkeypatch, tmp
     was = str(table) if was == "TABLE" else was
     parent = SimpleNamespace(data=SimpleNamespace(tags={"cxr.simulated_table": was} if was else {}))
     monkeypatch.setattr(data, "search_parent", lambda client, experiment, exp_path: parent)
-    args = SimpleNamespace(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment_name="dual_weights")
+    args = SimpleNamespace(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment_name="dual_weights",
+                           grid=False, replicates=0, replicate_eta=2)
     read = Table.read(table) if simulate else None
     if error is None:
         runner.check_resume_matches(args, "rr/sim", read)
     else:
         with pytest.raises(UsageError, match=error.replace("TABLE", str(table))):
             runner.check_resume_matches(args, "rr/sim", read)
+
+
+@pytest.mark.parametrize("began, now, error", [
+    ({}, (0, 2), None),                                                    # began before the flag existed
+    ({"search.replicates": "2", "search.replicate_eta": "3"}, (2, 3), None),
+    ({"search.replicates": "2", "search.replicate_eta": "3"}, (0, 2), "began with --replicates 2 --replicate-eta 3"),
+    ({"search.replicates": "0", "search.replicate_eta": "2"}, (1, 2), "began with --replicates 0 --replicate-eta 2"),
+    ({"search.replicates": "1", "search.replicate_eta": "2"}, (1, 3), "began with --replicates 1 --replicate-eta 2"),
+    ({"search.replicates": "0", "search.replicate_eta": "2"}, (0, 3), None),  # no rungs either way: eta unused
+])
+def test_resume_keeps_the_replicate_rungs_it_began_with(monkeypatch, tmp_path, began, now, error):
+    from search.report import data
+
+    parent = SimpleNamespace(data=SimpleNamespace(tags={}, params=began))
+    monkeypatch.setattr(data, "search_parent", lambda client, experiment, exp_path: parent)
+    args = SimpleNamespace(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment_name="dual_weights",
+                           grid=False, replicates=now[0], replicate_eta=now[1])
+    if error is None:
+        runner.check_resume_matches(args, "rr/s", None)
+    else:
+        with pytest.raises(UsageError, match=error):
+            runner.check_resume_matches(args, "rr/s", None)
