@@ -60,7 +60,7 @@ def configs(seed: int) -> list[dict]:
     return [merge(base_config(seed), unflatten(point)) for point in design()]
 
 
-def run_seed(work: Path, seed: int) -> None:
+def run_seed(work: Path, seed: int, max_t: int) -> None:
     from ray import tune
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
@@ -94,6 +94,10 @@ def run_seed(work: Path, seed: int) -> None:
     results = tuner.fit()
     if results.errors:
         sys.exit(f"error: {len(results.errors)} trial(s) of seed {seed} failed; run the same command to retry them")
+    # Ctrl-C ends fit() without errors: only every config at its last epoch makes the seed done
+    finished = sum(int((r.metrics or {}).get("epoch", 0)) >= max_t for r in results)
+    if finished < len(todo):
+        sys.exit(f"seed {seed}: {finished} of {len(todo)} configs finished (interrupted); the same command goes on")
     done.write_text("done\n")
 
 
@@ -132,7 +136,7 @@ def record(work: Path, seeds: list[int], out: Path) -> None:
     max_t = SPEC.cpu["config"]["train"]["max_epochs"]
     work.mkdir(parents=True, exist_ok=True)
     for seed in seeds:
-        run_seed(work, seed)
+        run_seed(work, seed, max_t)
     rows, notes = kept(out, seeds)
     rows += [r for seed in seeds for r in read_seed(work, seed, max_t)]
     notes += [seed_note(work / "ray_results" / f"design-s{s}", s, (work / f"version-design-s{s}").read_text().strip(),
