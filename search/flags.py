@@ -48,6 +48,10 @@ def parse_args(spec: SearchSpec, argv=None) -> argparse.Namespace:
                         "the configs with as many seeds (search/replicas.py); replicates are trials of the search")
     p.add_argument("--replicate-eta", type=at_least(2), default=2, metavar="ETA",
                    help="replicate rungs keep the top 1/ETA by mean over seeds")
+    p.add_argument("--time-budget", type=at_least(1.0, float), default=None, metavar="S",
+                   help="stop the search after S seconds: trials still running end out_of_time and the pick is "
+                        "made from what they reached; default: none, and 230 for the no-argument run, which "
+                        "keeps it within 300 s on 2 cores")
     p.add_argument("--max-concurrent", type=at_least(0), default=0,
                    help="trials at once; 0: a quarter of --num-samples (at least 2) for a search, so most "
                         "proposals see results, all a grid's; resources may allow fewer")

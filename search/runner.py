@@ -34,7 +34,7 @@ from search.oom_retry import PackedASHA
 from search.replicas import ReplicatingSearch
 from search.trial_state import (AshaState, LimitedSearch, NoRetryOnUserError, ResumableOptunaSearch,
                                 ResumableSearchGenerator)
-from spaces import SearchSpec
+from spaces import DEMO_TIME_BUDGET, SearchSpec
 from trainables.config import flatten, merge, resolve
 from trainables.data.sources import dataset_label, is_synthetic, load_splits, resolve_root
 from trainables.errors import UsageError, cli
@@ -207,7 +207,7 @@ def parent_run(spec: SearchSpec, args, param_space: dict, warm: list, data: dict
     settings = {"search.num_samples": num_samples, "search.seed": args.seed, "search.profile": profile_name(args),
                 "asha.max_t": max_epochs, "asha.grace_period": args.grace_period,
                 "asha.reduction_factor": args.reduction_factor, "search.max_concurrent": concurrency(args, num_samples)
-                or "resources"}
+                or "resources", "search.time_budget_s": args.time_budget or "none"}
     if not args.grid:
         settings.update({"search.startup_trials": args.startup_trials or proposals.startup_trials(num_samples),
                          "search.confirm": args.confirm, "search.confirm_seeds": args.confirm_seeds,
@@ -249,7 +249,8 @@ def new_tuner(spec: SearchSpec, args, trainable, param_space: dict, warm: list, 
         trainable, param_space=param_space,
         tune_config=tune.TuneConfig(
             search_alg=searcher, num_samples=num_samples, trial_dirname_creator=trial_dirname,
-            max_concurrent_trials=None if searcher else limit, scheduler=scheduler),
+            max_concurrent_trials=None if searcher else limit, scheduler=scheduler,
+            time_budget_s=args.time_budget),
         run_config=tune.RunConfig(
             name=name, storage_path=storage,
             callbacks=[callback, AshaState(scheduler), NoRetryOnUserError(), packing.PeakRecorder()],
@@ -373,6 +374,8 @@ def main(spec: SearchSpec, argv=None):
     profile = pick_profile(spec, args)
     table = read_table(spec, args, profile)
     fill_defaults(spec, profile, args, max_epochs=args.max_epochs if table else None)
+    if args.time_budget is None and profile_name(args) == "cpu" and args.num_samples is None and not args.grid:
+        args.time_budget = DEMO_TIME_BUDGET   # the no-argument run: a demo, sized for 300 s
     param_space, warm = build_param_space(spec, args, profile)
     max_epochs = resolve({"train": {"max_epochs": param_space["train"]["max_epochs"]}})["train"]["max_epochs"]
     if args.grace_period > max_epochs:
@@ -399,7 +402,7 @@ def main(spec: SearchSpec, argv=None):
             Delivery(args.tracking_uri, args.experiment_name, pending_path=str(tracking_dir / "mlflow_pending.jsonl"),
                      journal_path=str(tracking_dir / "mlflow_events.jsonl"), drain_timeout=args.tracking_drain_timeout),
             parent_run(spec, args, param_space, warm, data, name, exp_path, num_samples, max_epochs, table),
-            max_epochs)
+            max_epochs, args.time_budget)
         tuner = new_tuner(spec, args, trainable, param_space, warm, callback, name, storage, num_samples, max_epochs,
                           alone)
     plan = None

@@ -34,6 +34,13 @@ LAPTOP = {"model": {"pretrained": False},
 # median over seeds, 0.14 and 0.17); epoch 3 is the first that ranks them at all (0.37; 0.31-0.61).
 # Cuts at epochs 1-2 drop trials on noise.
 SCRATCH_ASHA = {"grace_period": 3, "reduction_factor": 2}
+# The no-argument run's search stops after this many seconds (--time-budget). Its 3 trials cost 15-18
+# trial-epochs: 296 s in all on this project's 2-core AMD EPYC when ASHA cut one at epoch 3 (about 29 s per
+# trial-epoch, two at once), 499 s on another 2-core EPYC where none was cut (37 s). Ray's start, the data
+# and the report take about 30 s around the search here (so 1.7 x that there): 230 s keeps the whole run
+# within 300 s on both. The paper's config starts first: here it finishes in about 185 s (val AUC 0.739);
+# at 37 s per epoch it reaches epoch 5 (0.716 on this set) or 6 before the budget.
+DEMO_TIME_BUDGET = 230.0
 # CI: seconds per trial.
 SMOKE = merge(LAPTOP, {"data": {"image_size": 32, "resize": 36, "epoch_images": 64}, "train": {"max_epochs": 2}})
 

@@ -33,7 +33,7 @@ def _counts(search: Search) -> str:
 
 
 def _epochs(t: Trial) -> str:
-    return f"epoch {t.epochs}" + (" (cut)" if t.status == "stopped_early" else "")
+    return f"epoch {t.epochs}" + {"stopped_early": " (cut)", "out_of_time": " (time budget)"}.get(t.status, "")
 
 
 def summary_text(search, top, imp, note, found: Findings) -> str:
@@ -51,7 +51,22 @@ def summary_text(search, top, imp, note, found: Findings) -> str:
     if found.rungs:
         lines.append("ASHA's rungs, ranking trials as a later epoch does:")
         lines += [f"  {r}" for r in found.rungs]
-    return "\n".join(lines + found.cost)
+    return "\n".join(lines + found.cost + budget_lines(search))
+
+
+def budget_lines(search) -> list[str]:
+    """What a time budget cut short, and what a run as small as the no-argument one can tell."""
+    lines = []
+    late = [t for t in search.trials if t.status == "out_of_time"]
+    if late:
+        lines.append(f"time budget: the search stopped at {float(search.param('search.time_budget_s')):g} s "
+                     f"(--time-budget); {len(late)} trial(s) stopped before their last epoch, ranked by what they "
+                     "reached")
+    if search.param("search.profile") == "cpu" and len(search.trials) <= 4:
+        lines.append("a demo: this few trials on the embedded set show how a search runs, not which config is best "
+                     "(one seed moves val AUC about as much as configs differ); a search that picks needs more "
+                     "trials, more seeds and real data (README, How the search decides)")
+    return lines
 
 
 def description(search, top, imp, note, found: Findings) -> str:

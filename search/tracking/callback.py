@@ -2,7 +2,8 @@
 
 Runs on the driver only. Params are the flattened config (`loss.lam`, `heads.w_d`); metrics
 are logged per epoch (step = epoch); each child gets `cxr.status` = completed |
-stopped_early (with `cxr.stopped_at_epoch`) | errored | interrupted, so the MLflow UI alone
+stopped_early (with `cxr.stopped_at_epoch`) | out_of_time (stopped by --time-budget, with
+`cxr.stopped_at_epoch`) | errored | interrupted, so the MLflow UI alone
 answers which configs won, which were cut early and how val AUC evolved.
 
 Nothing here waits on the network: every call becomes an event in the ordered queue of
@@ -100,10 +101,12 @@ def _from_old_pickle(state: dict) -> dict:
 
 
 class MLflowSearchCallback(Callback):
-    def __init__(self, delivery: Delivery, parent: ParentRun, max_epochs: int):
+    def __init__(self, delivery: Delivery, parent: ParentRun, max_epochs: int, time_budget: float | None = None):
         self.delivery = delivery
         self.parent = parent
         self.max_epochs = max_epochs
+        self.time_budget = time_budget   # --time-budget: trials Tune stops when it runs out are out_of_time
+        self.session_start = time.time()
         self.uid = uuid.uuid4().hex[:12]  # the parent's run key; trials are <uid>/<trial id>
         self.started = False
         self.trials: dict[str, str] = {}   # trial id -> cxr.status
@@ -125,7 +128,8 @@ class MLflowSearchCallback(Callback):
         state = _from_old_pickle(dict(state)) if "delivery" not in state else dict(state)
         # pickled before the outbox existed: these came later
         defaults = {"uid": uuid.uuid4().hex[:12], "started": False, "trials": {}, "_restored": {}, "usage": Usage(),
-                    "peak_running": 0, "seq": 0, "_held": {}, "_caught_up": False}
+                    "peak_running": 0, "seq": 0, "_held": {}, "_caught_up": False, "time_budget": None,
+                    "session_start": time.time()}
         self.__dict__.update({**defaults, **state, "_outbox": None})
 
     # -- saved state ------------------------------------------------------------------------
@@ -219,6 +223,7 @@ class MLflowSearchCallback(Callback):
         return f"{self.uid}/{trial.trial_id}"
 
     def setup(self, **info):
+        self.session_start = time.time()   # Tune's time budget counts from each session's start
         if not self._caught_up:   # no saved state reached storage: every event of this search is the tail
             self._restored = {"runs": {}, "pending": self._catch_up(0, set())}
         if not self.started:
@@ -338,10 +343,16 @@ class MLflowSearchCallback(Callback):
         self.close()
 
     def mark_interrupted(self, trials) -> None:
-        """Trials still running as Tune ends (Ctrl-C) are interrupted: their runs KILLED."""
+        """Trials still running as Tune ends are interrupted (Ctrl-C: their runs KILLED), or out_of_time
+        when the search ran out of --time-budget (Tune stops them without completing them)."""
+        late = self.time_budget and time.time() - self.session_start >= self.time_budget
         for t in trials:
             if self.trials.get(t.trial_id) in ("running", "retrying from checkpoint"):
-                self._finish(t, "interrupted", "KILLED")
+                if late:
+                    epoch = int((t.last_result or {}).get("epoch", 0))
+                    self._finish(t, "out_of_time", "FINISHED", {"cxr.stopped_at_epoch": str(epoch)})
+                else:
+                    self._finish(t, "interrupted", "KILLED")
 
     def close(self) -> None:
         """Wait for the queue up to drain_timeout; write what is left to pending_path."""
