@@ -29,6 +29,7 @@ class Finished:
     tracking_uri: str    # as the user passed it
     experiment: str
     simulated: str | None = None   # --simulate: the table the trials read instead of training
+    time_budget: float | None = None   # --time-budget, seconds
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,9 @@ def summarize(results, done: Finished):
     for message in errors[:5]:
         print(f"  trial error: {message}")
     if best is None:
-        raise UserError(f"no trial reported val_auc ({'; '.join(errors[:3]) or 'no error recorded'}); "
+        budget = f"--time-budget {done.time_budget:g} s may have run out before the first epoch: raise it; " \
+            if done.time_budget else ""
+        raise UserError(f"no trial reported val_auc ({'; '.join(errors[:3]) or 'no error recorded'}); {budget}"
                         f"details in {done.exp_path}")
     worst = min(ok, key=lambda r: r.metrics[METRIC])
     print(f"best val_auc {best.metrics[METRIC]:.4f} at epoch {best.metrics.get('epoch', '?')} (of the trials trained "

@@ -411,7 +411,8 @@ def main(spec: SearchSpec, argv=None):
         top, seeds = (args.confirm, args.confirm_seeds) if args.confirm else (num_samples, args.replicates)
         plan = ConfirmPlan(top, seeds, args.seed, max_epochs, trainable, storage, name, str(tracking_dir),
                            args.tracking_drain_timeout, replicated=not args.confirm)
-    finished = Finished(exp_path, args.tracking_uri, args.experiment_name, table.source if table else None)
+    finished = Finished(exp_path, args.tracking_uri, args.experiment_name, table.source if table else None,
+                        args.time_budget)
     return after_search(fit(tuner, pending_trials(resources, concurrency(args, num_samples))), finished,
                         export_to=args.export, evaluate=args.evaluate, confirm=plan)
 
