@@ -47,7 +47,7 @@ def default_method() -> Method:
 
     n = SPEC.cpu["num_samples"]
     chosen = defaults(SPEC, SPEC.cpu)
-    return Method("default", num_samples=n, grace=chosen["grace_period"], eta=chosen["reduction_factor"],
+    return Method("default", sampler=chosen["sampler"], num_samples=n, grace=chosen["grace_period"], eta=chosen["reduction_factor"],
                   concurrency=min(CPUS, proposals.default_concurrency(n)), confirm=chosen["confirm"],
                   confirm_seeds=chosen["confirm_seeds"])
 
@@ -168,7 +168,11 @@ def _print(rows: dict, grid_epochs: int) -> None:
               f"{r['regret_median']:.4f} | {r['regret_p90']:.4f} |")
 
 
-def anytime(table: Table, runs: int, samplers: list[str], trials: list[int] | None, plot_path: Path) -> None:
+FAMILIES = ("samplers", "noise-aware", "asha-cuts", "retraining", "stop-rules")
+
+
+def anytime(table: Table, runs: int, samplers: list[str], trials: list[int] | None, plot_path: Path,
+            families=FAMILIES, workers: int = 1) -> None:
     import replay_anytime as ra
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -176,7 +180,12 @@ def anytime(table: Table, runs: int, samplers: list[str], trials: list[int] | No
         f"at {', '.join(f'{f:.0%}' for f in ra.SHARES)} of the grid's trial-epochs"
     print(f"\nanytime: the runner's real-data default and other samplers {budgets}, {runs} searches each; "
           f"default = {ra.real_default(table)}\n")
-    rows, full = ra.curves(table, ra.methods(table, samplers) + ra.noise_aware(table), runs, trials=trials)
+    ms = ra.methods(table, samplers if "samplers" in families else ["random"])
+    ms += (ra.noise_aware(table) if "noise-aware" in families else []) + \
+        (ra.asha_cuts(table) if "asha-cuts" in families else []) + \
+        (ra.retraining(table) if "retraining" in families else []) + \
+        (ra.stop_rules(ms[0], table) if "stop-rules" in families else [])
+    rows, full = ra.curves(table, ms, runs, trials=trials, workers=workers)
     ra.print_lines(table, rows, full, trials)
     ra.plot(table, rows, full, plot_path, trials)
     print(f"plot: {plot_path}")
@@ -193,7 +202,10 @@ def main(argv=None) -> None:
     p.add_argument("--trials", type=int, nargs="+", help="anytime budgets as trial counts (--num-samples), for a "
                    "table whose grid is too large to run; default: shares of the grid's trial-epochs")
     p.add_argument("--samplers", nargs="+", default=["tpe", "random", "gp", "qmc"],
-                   choices=["tpe", "random", "gp", "qmc"], help="the anytime curves' samplers (tpe: the default)")
+                   choices=["tpe", "random", "gp", "qmc"], help="the anytime curves' samplers beside the default's")
+    p.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES,
+                   help="the anytime curves' method families beside the default and random search")
+    p.add_argument("--workers", type=int, default=1, help="processes the anytime searches run in")
     p.add_argument("--only", choices=["sweep", "anytime"], help="print only the CPU run's tables and sweep, or "
                    "only the anytime curves")
     p.add_argument("--plot", type=Path, help="the anytime plot (default: docs/replay_<table>.png)")
@@ -211,14 +223,12 @@ def main(argv=None) -> None:
         table = Table.read(args.data)
     except UserError as err:
         sys.exit(f"error: {err}")
-    if "tpe" not in args.samplers:
-        sys.exit("error: --samplers must include tpe, the default the others are compared with")
     if args.only != "anytime":
         simulate(table, args.runs, args.budget)
     if args.only != "sweep":
         from replay_anytime import slug
         plot = args.plot or Path(__file__).resolve().parents[1] / "docs" / f"replay_{slug(table.name)}.png"
-        anytime(table, args.runs, args.samplers, args.trials, plot)
+        anytime(table, args.runs, args.samplers, args.trials, plot, args.families, args.workers)
 
 
 if __name__ == "__main__":

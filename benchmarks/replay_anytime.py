@@ -14,27 +14,29 @@ import statistics
 from pathlib import Path
 
 import numpy as np
+import optuna
 
 from replay_sim import Method, Outcome, at_budget, grid, search, truncated_grid
 from search.simulation.table import Table
 
-SHARES = (0.1, 0.2, 0.3, 0.5, 1.0)
+SHARES = (0.1, 0.2, 0.25, 0.3, 0.5, 1.0)
 
 
 def real_default(table: Table) -> Method:
-    """What the runner does on real data, over the table's dimensions: TPE as search/proposals.py
-    builds it, ASHA and confirmation at the runner's defaults, a quarter of the trials at once."""
-    from search.runner import ASHA, CONFIRM
+    """What the runner does on real data, over the table's dimensions (search/runner.py's ASHA, CONFIRM,
+    SAMPLER and RETRAIN_SHARE; grace None: every epoch), a quarter of the trials at once."""
+    from search.runner import ASHA, CONFIRM, RETRAIN_SHARE, SAMPLER
 
-    return Method("default", sampler="tpe", grace=min(ASHA["grace_period"], table.max_t),
+    return Method("default", sampler=SAMPLER, grace=min(ASHA["grace_period"] or table.max_t, table.max_t),
                   eta=ASHA["reduction_factor"], concurrency=0, confirm=CONFIRM["confirm"],
-                  confirm_seeds=min(CONFIRM["confirm_seeds"], len(table.pool_seeds) - 1))
+                  confirm_seeds=min(CONFIRM["confirm_seeds"], len(table.pool_seeds) - 1), retrain_share=RETRAIN_SHARE)
 
 
 def methods(table: Table, samplers=("tpe", "random", "gp", "qmc")) -> list[Method]:
-    """The default and the same settings with each other sampler (named by it)."""
+    """The default and the same settings with each sampler (named by it; random always among them,
+    the baseline the default is held to, even where it is the default's own)."""
     default = real_default(table)
-    return [default if s == "tpe" else default.with_(name=s, sampler=s) for s in samplers]
+    return [default] + [default.with_(name=s, sampler=s) for s in dict.fromkeys([*samplers, "random"])]
 
 
 def noise_aware(table: Table) -> list[Method]:
@@ -45,6 +47,38 @@ def noise_aware(table: Table) -> list[Method]:
             for r in range(1, most + 1) for eta in (2, 3)]
 
 
+def asha_cuts(table: Table) -> list[Method]:
+    """The default with ASHA's cuts: its first rung at epoch 1 (the runner's old default) or half the
+    epochs, with TPE and random search."""
+    default, half = real_default(table), max(1, table.max_t // 2)
+    return [default.with_(name=f"{s} grace {grace}", sampler=s, grace=grace, eta=2)
+            for s in ("tpe", "random") for grace in dict.fromkeys((1, half)) if grace < table.max_t]
+
+
+def retraining(table: Table) -> list[Method]:
+    """The default's search with other re-training: none, or the runner's old rule (the top 3 with 2
+    seeds whenever half the budget affords it)."""
+    default = real_default(table)
+    return [default.with_(name="no confirmation", confirm=0),
+            default.with_(name="confirm within half the budget", retrain_share=0.5)]
+
+
+def pool_seed_sd(table: Table) -> float:
+    """The median over configs of the s.d. of a config's final value across the pool's seeds: the
+    seed noise a search could measure (0 with one pool seed)."""
+    sds = [statistics.stdev(f) for f in ([table.final(c, s) for s in table.pool_seeds if s in table.curves[c]]
+                                         for c in table.curves) if len(f) > 1]
+    return statistics.median(sds) if sds else 0.0
+
+
+def stop_rules(base: Method, table: Table) -> list[Method]:
+    """`base` with each stop rule: patience 4 or 8 with a gain of half the pool's seed s.d., and the
+    paired test at p < 0.1 (over replicate rungs of 2 more seeds)."""
+    gain = pool_seed_sd(table) / 2
+    return [base.with_(name=f"{base.name}, stop: patience {p}", patience=p, min_gain=gain) for p in (4, 8)] + \
+        [base.with_(name=f"{base.name} R=2, stop: paired test", replicates=2, replicate_eta=2, paired_p=0.1)]
+
+
 def stats(outcomes: list[Outcome]) -> dict:
     regrets = [o.regret for o in outcomes]
     epochs = [o.trial_epochs for o in outcomes]
@@ -52,18 +86,29 @@ def stats(outcomes: list[Outcome]) -> dict:
             "trial_epochs": statistics.median(epochs)}
 
 
-def curves(table: Table, ms: list[Method], runs: int, shares=SHARES, trials=None) -> tuple[dict, dict]:
+def _method_curves(job) -> dict:
+    table, m, runs, shares, trials = job
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    if trials:
+        return {n: stats([search(table, m.with_(num_samples=n), s) for s in range(runs)]) for n in trials}
+    grid_epochs = len(table.curves) * table.max_t
+    return {f: stats([at_budget(table, m, s, f * grid_epochs) for s in range(runs)]) for f in shares}
+
+
+def curves(table: Table, ms: list[Method], runs: int, shares=SHARES, trials=None, workers: int = 1) -> tuple[dict, dict]:
     """({method name: {budget: stats}}, the full grid's stats). Budgets are shares of the grid's
     trial-epochs, or trial counts with `trials`; "grid, stopped early" is the grid in a random cell
-    order stopped at each budget (share budgets only)."""
+    order stopped at each budget (share budgets only). `workers` processes share the methods."""
     grid_epochs = len(table.curves) * table.max_t
     full = stats([grid(table, s) for s in range(runs)])
-    out = {}
-    for m in ms:
-        if trials:
-            out[m.name] = {n: stats([search(table, m.with_(num_samples=n), s) for s in range(runs)]) for n in trials}
-        else:
-            out[m.name] = {f: stats([at_budget(table, m, s, f * grid_epochs) for s in range(runs)]) for f in shares}
+    jobs = [(table, m, runs, shares, trials) for m in ms]
+    if workers > 1:
+        from multiprocessing import get_context
+        with get_context("spawn").Pool(workers) as pool:
+            got = pool.map(_method_curves, jobs)
+    else:
+        got = [_method_curves(j) for j in jobs]
+    out = {m.name: g for m, g in zip(ms, got)}
     if not trials:
         out["grid, stopped early"] = {f: stats([truncated_grid(table, s, f * grid_epochs) for s in range(runs)])
                                       for f in shares}

@@ -61,6 +61,11 @@ class Method:
     replicate_eta: int = 2       # ... each to the top 1/eta of the configs with as many seeds
     pick_any_epoch: bool = False  # the pick by last value over every trial, cut ones too (the runner before
                                   # search/ranking.py); else over the trials that ran every epoch
+    patience: int = 0            # stop rule: end the search when this many configs in a row ran every epoch
+    min_gain: float = 0.0        # ... without raising the best final value by more than this (0: no rule)
+    retrain_share: float = 0.5   # confirmation may take at most this share of a budget (at_budget)
+    paired_p: float = 0.0        # stop rule: end it when the best config beats the runner-up on their common
+                                 # seeds, one-sided paired t-test p below this (replicates only; 0: no rule)
 
     def with_(self, **kw) -> Method:
         return replace(self, **kw)
@@ -123,17 +128,52 @@ def replicate_pick(results: list[Result], max_t: int) -> int | None:
 
 
 def _sampler(m: Method, seed: int) -> optuna.samplers.BaseSampler:
-    if m.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
     if m.sampler == "tpe-old":
         return optuna.samplers.TPESampler(seed=seed)   # what the runner built before search/proposals.py
-    if m.sampler == "gp":
-        return optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False, n_startup_trials=(
-            proposals.startup_trials(m.num_samples) if m.startup is None else m.startup))
-    if m.sampler == "qmc":
-        return optuna.samplers.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False,
-                                          warn_asynchronous_seeding=False)
-    return proposals.tpe_sampler(seed, m.num_samples, m.startup)
+    return proposals.sampler(m.sampler, seed, m.num_samples, m.startup)
+
+
+class StopRule:
+    """The search's stop rules (search/stopping.py builds the same as a Tune Stopper): patience (no
+    config that ran every epoch raised the best final value by more than `min_gain` in the last
+    `patience`) and the paired test (the best config by mean over seeds beats the runner-up on the
+    seeds both have, one-sided paired t-test p < `paired_p`; needs replicates)."""
+
+    def __init__(self, m: Method):
+        self.patience, self.min_gain, self.paired_p = m.patience, m.min_gain, m.paired_p
+        self.best, self.since, self.fired = -math.inf, 0, False
+        self.finals: dict[int, dict[int, float]] = {}
+
+    def finished(self, cell: int, offset: int, value: float) -> None:
+        if self.patience and offset == 0:
+            if value > self.best + self.min_gain:
+                self.best, self.since = value, 0
+            else:
+                self.since += 1
+            self.fired |= self.since >= self.patience
+        if self.paired_p:
+            self.finals.setdefault(cell, {}).setdefault(offset, value)
+            self.fired |= separated(self.finals, self.paired_p)
+
+
+def separated(finals: dict, p: float) -> bool:
+    """The best config by mean (among those with the most seeds) beats every other config with at least
+    3 seeds in common on those seeds, one-sided paired t-test p < `p`."""
+    from scipy.stats import ttest_rel
+
+    most = max(len(v) for v in finals.values())
+    if most < 3:
+        return False
+    best = max((c for c in finals if len(finals[c]) == most), key=lambda c: statistics.fmean(finals[c].values()))
+    rivals = [c for c in finals if c != best and len(finals[best].keys() & finals[c].keys()) >= 3]
+    if not rivals:
+        return False
+    for c in rivals:
+        common = sorted(finals[best].keys() & finals[c].keys())
+        a, b = [finals[best][k] for k in common], [finals[c][k] for k in common]
+        if a == b or ttest_rel(a, b, alternative="greater").pvalue >= p:
+            return False
+    return True
 
 
 @dataclass
@@ -159,8 +199,9 @@ def trajectory(table: Table, m: Method, seed: int, limit: int | None = None) -> 
         heapq.heappush(events, (now + table.epoch_seconds(t.cell, t.seed, t.epoch), next(order), t))
 
     replicas = Replicas(m.replicates, m.replicate_eta) if m.replicates else None
+    stop = StopRule(m)
     now, at_once = 0.0, m.concurrency or proposals.default_concurrency(m.num_samples)
-    while (started < m.num_samples or events) and (limit is None or len(results) < limit):
+    while (started < m.num_samples or events) and (limit is None or len(results) < limit) and not stop.fired:
         while len(events) < at_once and started < m.num_samples:
             job = replicas.next() if replicas else None
             if job is not None:     # a replicate goes before a new proposal, as a trial of the search
@@ -183,6 +224,7 @@ def trajectory(table: Table, m: Method, seed: int, limit: int | None = None) -> 
                 study.tell(t.ot, value)
             if replicas:
                 replicas.finished(t.cell, t.offset, sign * value)
+            stop.finished(t.cell, t.offset, sign * value)
         elif t.ot is None:
             next_epoch(t, now)
         elif bracket.on_result(t, t.epoch, sign * value) == "STOP":
@@ -227,11 +269,13 @@ def expected_epochs(m: Method, max_t: int) -> float:
 
 def at_budget(table: Table, m: Method, seed: int, budget_epochs: float) -> Outcome:
     """The method given `budget_epochs` trial-epochs in all, re-training included: re-training takes at
-    most half of it (fewer configs confirmed when it is small), the search is sized to the rest
+    most `m.retrain_share` of it (fewer configs confirmed when it is small, none where fewer than 2
+    fit: confirming one config cannot change the pick), the search is sized to the rest
     (trials = 1.25 x what that affords under ASHA, as a user sets --num-samples) and stopped when it
     is spent; the pick is made from what it got by then."""
     per_config = m.confirm_seeds * table.max_t
-    k = min(m.confirm, int(budget_epochs / 2 // per_config)) if m.confirm and per_config else 0
+    k = min(m.confirm, int(budget_epochs * m.retrain_share // per_config)) if m.confirm and per_config else 0
+    k = k if k >= 2 else 0
     search_budget = int(budget_epochs - k * per_config)
     n = max(2, math.ceil(1.25 * search_budget / expected_epochs(m, table.max_t)))
     sized = m.with_(num_samples=n, confirm=k)

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from search import packing
+from search.proposals import SAMPLERS
 from search.tracking.store import add_tracking_flag
 from spaces import SearchSpec
 from trainables.errors import Parser, UsageError, at_least
@@ -17,11 +18,21 @@ def parse_args(spec: SearchSpec, argv=None) -> argparse.Namespace:
     p.add_argument("--num-samples", type=at_least(1), default=None, help="trials to run (default: the profile's)")
     p.add_argument("--max-epochs", type=at_least(1), default=None, help="epochs per trial = ASHA's max_t")
     p.add_argument("--grace-period", type=at_least(1), default=None,
-                   help="ASHA: epochs before a trial can be stopped (default: the profile's, see spaces/)")
+                   help="ASHA: epochs before a trial can be stopped; default: the profile's (spaces/), on real "
+                        "data every epoch, so ASHA cuts nothing (an early cut ranked configs no better than one "
+                        "seed does on the recorded tables: README, \"Replay\")")
     p.add_argument("--reduction-factor", type=at_least(2), default=None,
                    help="ASHA: keep 1/eta at each rung (default: the profile's, see spaces/)")
+    p.add_argument("--sampler", choices=SAMPLERS, default=None,
+                   help="how Optuna proposes configs; default: random (none of the others beat it on the recorded "
+                        "tables: README, \"Replay\"); tpe, gp: model-based after --startup-trials; qmc: scrambled Sobol")
+    p.add_argument("--patience", type=at_least(0), default=0, metavar="P",
+                   help="stop the search once P trials in a row ran every epoch without raising the best val AUC by "
+                        "more than --min-gain (search/stopping.py); 0: off")
+    p.add_argument("--min-gain", type=at_least(0.0, float), default=0.0, metavar="D",
+                   help="--patience: a gain of D or less does not count (about a seed's noise in val AUC)")
     p.add_argument("--startup-trials", type=at_least(1), default=None,
-                   help="random proposals (the warm start included) before TPE models the results; default: a "
+                   help="random proposals (the warm start included) before TPE or GP models the results; default: a "
                         "quarter of --num-samples, 2 to 10 (search/proposals.py)")
     p.add_argument("--cpus-per-trial", type=at_least(0.01, float), default=None,
                    help="env CXR_TUNE_CPUS_PER_TRIAL (not for packed trials); default: a trial with whole GPUs gets "
@@ -63,7 +74,7 @@ def parse_args(spec: SearchSpec, argv=None) -> argparse.Namespace:
                    help="at the end, wait this long for MLflow to take the queued events; what is left goes "
                         "to <search>/mlflow_pending.jsonl for `python -m search.sync`")
     p.add_argument("--experiment-name", default=spec.script, help="MLflow experiment")
-    p.add_argument("--seed", type=at_least(0, high=2 ** 32 - 1), default=0, help="seeds Optuna's TPE sampler and every trial")
+    p.add_argument("--seed", type=at_least(0, high=2 ** 32 - 1), default=0, help="seeds Optuna's sampler and every trial")
     p.add_argument("--grid", action="store_true", help="run the paper's grid instead of the search")
     p.add_argument("--resume", action="store_true", help="continue the latest (or --name) search at --storage-path")
     p.add_argument("--smoke-test", action="store_true", help="tiny and fast, for CI")

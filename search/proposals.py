@@ -1,8 +1,11 @@
-"""How the search proposes configs: Optuna's TPE sized to the budget, and how many trials run at once.
+"""How the search proposes configs: the sampler (`--sampler`), TPE's start-up sized to the budget, and
+how many trials run at once.
 
 The rules here are what `benchmarks/replay.py` measures (it builds its samplers with these
 functions), and the numbers in them come from that replay (README, "Replay").
 
+- **The sampler.** Random search by default: on the recorded tables TPE, GPSampler and QMC did not
+  beat it at equal budget (README, "Replay"; docs/replay.md). `--sampler tpe|gp|qmc` picks another.
 - **Random start-up sized to the budget.** Optuna's default is 10 random trials before TPE
   models anything; a 6-12 trial search would then be random search with a warm start. A quarter
   of the budget, at least 2 and at most 10, leaves TPE most proposals at every budget.
@@ -38,6 +41,24 @@ def tpe_sampler(seed: int, num_samples: int, startup: int | None = None) -> optu
     return optuna.samplers.TPESampler(
         seed=seed, n_startup_trials=startup_trials(num_samples) if startup is None else startup,
         multivariate=True, constant_liar=True)
+
+
+SAMPLERS = ("random", "tpe", "gp", "qmc")
+
+
+def sampler(name: str, seed: int, num_samples: int, startup: int | None = None) -> optuna.samplers.BaseSampler:
+    """`name` of SAMPLERS; the model-based ones start with `startup_trials` random proposals."""
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False, n_startup_trials=(
+            startup_trials(num_samples) if startup is None else startup))
+    if name == "qmc":
+        return optuna.samplers.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False,
+                                          warn_asynchronous_seeding=False)
+    if name == "tpe":
+        return tpe_sampler(seed, num_samples, startup)
+    raise ValueError(f"unknown sampler {name!r}: one of {', '.join(SAMPLERS)}")
 
 
 def default_concurrency(num_samples: int) -> int:

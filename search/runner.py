@@ -32,6 +32,7 @@ from search.tracking.check import check_tracking
 from search.tracking.space import to_json
 from search.oom_retry import PackedASHA
 from search.replicas import ReplicatingSearch
+from search.stopping import PatienceStopper
 from search.trial_state import (AshaState, LimitedSearch, NoRetryOnUserError, ResumableOptunaSearch,
                                 ResumableSearchGenerator)
 from spaces import DEMO_TIME_BUDGET, SearchSpec
@@ -138,31 +139,51 @@ def pick_profile(spec: SearchSpec, args) -> dict:
     return profile
 
 
-# Where neither the paper's space nor the profile says otherwise (spaces/ gives the reasons):
-# - ASHA's rungs on real data: grace 1, eta 2, unmeasured here (no real data, no pretrained weights on
-#   this machine). Pretrained backbones usually rank configs early, but that is the user's search to
-#   measure: its report gives each rung's rank agreement and the printout warns on uninformative cuts.
-# - Confirmation of the top 3 configs with 2 other seeds: 6 full trainings, a small share of a real
-#   search, and one seed does not separate the top configs (search/confirmation.py).
-ASHA = {"grace_period": 1, "reduction_factor": 2}
+# Where neither the paper's space nor the profile says otherwise, from the replay over the recorded
+# tables (README, "Replay"; benchmarks/replay_anytime.py):
+# - No ASHA cuts on real data (grace = every epoch): an epoch-1 value ranked configs about as well as one
+#   seed does, and cut the eventual best often enough to set the 90th-percentile regret. --grace-period
+#   brings ASHA's cuts back; the report gives each rung's rank agreement for the user's own search.
+# - Random search: TPE, GPSampler and QMC did not beat it at equal budget (search/proposals.py).
+# - Confirmation of the top configs with 2 other seeds when it fits in a fifth of the trainings (K x 2
+#   <= num_samples / 4, K of 2-3; one confirmed config cannot change the pick): re-training a few
+#   configs cuts the winner's curse at large budgets, and costs too many configs searched at small ones.
+ASHA = {"grace_period": None, "reduction_factor": 2}   # grace None: every epoch, no cuts
 CONFIRM = {"confirm": 3, "confirm_seeds": 2}
+SAMPLER = "random"
+RETRAIN_SHARE = 0.2
 
 
 def defaults(spec: SearchSpec, profile: dict) -> dict:
-    """grace_period, reduction_factor, confirm, confirm_seeds: the profile's, else the paper setup's,
-    else ASHA and CONFIRM above."""
-    return {**ASHA, **CONFIRM, **spec.asha, **profile.get("asha", {}), **profile.get("confirm", {})}
+    """grace_period, reduction_factor, confirm, confirm_seeds, sampler: the profile's, else the paper
+    setup's, else ASHA, CONFIRM and SAMPLER above."""
+    return {**ASHA, **CONFIRM, "sampler": spec.sampler or SAMPLER, **spec.asha, **profile.get("asha", {}),
+            **profile.get("confirm", {}), **({"sampler": profile["sampler"]} if "sampler" in profile else {})}
 
 
-def fill_defaults(spec: SearchSpec, profile: dict, args, max_epochs: int | None = None) -> None:
-    """--grace-period / --reduction-factor / --confirm / --confirm-seeds where not given: `defaults`
-    (the grace period at most `max_epochs`: a recorded table may have fewer epochs than the profile; no
-    confirmation after a search with --replicates unless --confirm asks for it)."""
+def confirm_for_budget(most: int, seeds: int, num_samples: int) -> int:
+    """Configs confirmed with `seeds` others within RETRAIN_SHARE of all trainings: at most `most`, and
+    none where fewer than 2 fit."""
+    k = min(most, int(num_samples * RETRAIN_SHARE / (1 - RETRAIN_SHARE) // seeds)) if seeds else 0
+    return k if k >= 2 else 0
+
+
+def fill_defaults(spec: SearchSpec, profile: dict, args, max_epochs: int | None = None,
+                  num_samples: int | None = None) -> None:
+    """--grace-period / --reduction-factor / --confirm / --confirm-seeds / --sampler where not given:
+    `defaults` (the grace period at most `max_epochs`: a recorded table may have fewer epochs than the
+    profile; None: every epoch, set once the epochs are known; the real-data confirmation sized to
+    `num_samples`; no confirmation after a search with --replicates unless --confirm asks for it)."""
+    given = {k for k in ("confirm", "confirm_seeds") if getattr(args, k) is not None}
     for key, value in defaults(spec, profile).items():
         if getattr(args, key) is None:
             if key == "confirm" and getattr(args, "replicates", 0):
                 value = 0     # the replicate rungs re-train inside the search; --confirm K adds to them
-            setattr(args, key, min(value, max_epochs) if key == "grace_period" and max_epochs else value)
+            if key == "grace_period" and max_epochs:
+                value = min(value or max_epochs, max_epochs)
+            setattr(args, key, value)
+    if "confirm" not in given and "confirm" not in profile.get("confirm", {}) and num_samples and not args.grid:
+        args.confirm = confirm_for_budget(args.confirm, args.confirm_seeds, num_samples)
 
 
 def trial_resources(args, param_space: dict) -> tuple[dict, dict | None]:
@@ -209,7 +230,9 @@ def parent_run(spec: SearchSpec, args, param_space: dict, warm: list, data: dict
                 "asha.reduction_factor": args.reduction_factor, "search.max_concurrent": concurrency(args, num_samples)
                 or "resources", "search.time_budget_s": args.time_budget or "none"}
     if not args.grid:
-        settings.update({"search.startup_trials": args.startup_trials or proposals.startup_trials(num_samples),
+        settings.update({"search.sampler": args.sampler, "search.patience": args.patience or "off",
+                         "search.min_gain": args.min_gain,
+                         "search.startup_trials": args.startup_trials or proposals.startup_trials(num_samples),
                          "search.confirm": args.confirm, "search.confirm_seeds": args.confirm_seeds,
                          "search.replicates": args.replicates, "search.replicate_eta": args.replicate_eta})
     return ParentRun(
@@ -237,12 +260,14 @@ def new_tuner(spec: SearchSpec, args, trainable, param_space: dict, warm: list, 
     searcher = None
     if not args.grid:
         optuna_search = ResumableOptunaSearch(
-            metric=METRIC, mode=MODE, sampler=proposals.tpe_sampler(args.seed, num_samples, args.startup_trials),
+            metric=METRIC, mode=MODE, sampler=proposals.sampler(args.sampler, args.seed, num_samples, args.startup_trials),
             points_to_evaluate=warm, max_t=max_epochs)
         inner = ReplicatingSearch(optuna_search, args.replicates, args.replicate_eta, max_epochs, args.seed) \
             if args.replicates else optuna_search
         # Tune ignores max_concurrent_trials beside a SearchGenerator (search/trial_state.py)
         searcher = ResumableSearchGenerator(LimitedSearch(inner, max_concurrent=limit) if limit else inner)
+    stopper = PatienceStopper(args.patience, args.min_gain, max_epochs) if args.patience and not args.grid else None
+    callback.stopper = stopper
     scheduler = PackedASHA(time_attr="epoch", metric=METRIC, mode=MODE, max_t=max_epochs, alone=alone,
                            grace_period=args.grace_period, reduction_factor=args.reduction_factor)
     return tune.Tuner(
@@ -252,7 +277,7 @@ def new_tuner(spec: SearchSpec, args, trainable, param_space: dict, warm: list, 
             max_concurrent_trials=None if searcher else limit, scheduler=scheduler,
             time_budget_s=args.time_budget),
         run_config=tune.RunConfig(
-            name=name, storage_path=storage,
+            name=name, storage_path=storage, stop=stopper,
             callbacks=[callback, AshaState(scheduler), NoRetryOnUserError(), packing.PeakRecorder()],
             # retries are for lost nodes and preemption; user errors end a trial at once (trial_state.py)
             failure_config=tune.FailureConfig(max_failures=2),
@@ -373,11 +398,13 @@ def main(spec: SearchSpec, argv=None):
     args = parse_args(spec, argv)
     profile = pick_profile(spec, args)
     table = read_table(spec, args, profile)
-    fill_defaults(spec, profile, args, max_epochs=args.max_epochs if table else None)
+    num_samples = 1 if args.grid else (args.num_samples or profile.get("num_samples", 20))
+    fill_defaults(spec, profile, args, max_epochs=args.max_epochs if table else None, num_samples=num_samples)
     if args.time_budget is None and profile_name(args) == "cpu" and args.num_samples is None and not args.grid:
         args.time_budget = DEMO_TIME_BUDGET   # the no-argument run: a demo, sized for 300 s
     param_space, warm = build_param_space(spec, args, profile)
     max_epochs = resolve({"train": {"max_epochs": param_space["train"]["max_epochs"]}})["train"]["max_epochs"]
+    args.grace_period = args.grace_period or max_epochs   # the default on real data: no cuts
     if args.grace_period > max_epochs:
         raise UsageError(f"--grace-period {args.grace_period} exceeds the {max_epochs} epoch(s) a trial runs; "
                          "lower it or raise --max-epochs")
@@ -393,7 +420,6 @@ def main(spec: SearchSpec, argv=None):
     trainable = tune.with_resources(trainable_for(args, table), resources)
     data = prepare_data(args.data, param_space) if table is None else {"root": None, "splits": None}
     param_space["data"]["root"] = data["root"]
-    num_samples = 1 if args.grid else (args.num_samples or profile.get("num_samples", 20))
 
     if args.resume:
         tuner = tune.Tuner.restore(exp_path, trainable=trainable, resume_unfinished=True, resume_errored=True)

@@ -71,6 +71,8 @@ class SearchSpec:
     chexpert: dict = field(default_factory=dict)
     # ASHA's grace_period / reduction_factor on real data, where the paper's setup calls for others
     asha: dict = field(default_factory=dict)
+    # Optuna's sampler on real data where the replay measured another than the runner's (search/runner.py)
+    sampler: str | None = None
     # the paper's headline row of test AUCs per dataset (chestxray14, chexpert), for evaluate.py
     paper: dict[str, PaperRow] = field(default_factory=dict)
 

@@ -25,7 +25,8 @@ from trainables.errors import UserError
 
 MIN_TRIALS_FOR_IMPORTANCE = 5
 # Trials that reported a val_auc Optuna was told of (ASHA-stopped ones as pruned, at their cut).
-SCORED = ("completed", "stopped_early", "out_of_time")   # out_of_time: stopped by --time-budget
+SCORED = ("completed", "stopped_early", "out_of_time", "search_stopped")   # out_of_time: stopped by
+# --time-budget; search_stopped: running when --patience ended the search
 REPLICA_PARAM = "train.replica"   # search/replicas.py
 RANK_TAG = "cxr.confirmed_rank"   # search/confirmation.py (not imported: scipy stays out of the report's load)
 

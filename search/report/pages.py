@@ -33,7 +33,8 @@ def _counts(search: Search) -> str:
 
 
 def _epochs(t: Trial) -> str:
-    return f"epoch {t.epochs}" + {"stopped_early": " (cut)", "out_of_time": " (time budget)"}.get(t.status, "")
+    return f"epoch {t.epochs}" + {"stopped_early": " (cut)", "out_of_time": " (time budget)",
+                                   "search_stopped": " (search stopped)"}.get(t.status, "")
 
 
 def summary_text(search, top, imp, note, found: Findings) -> str:
@@ -62,6 +63,12 @@ def budget_lines(search) -> list[str]:
         lines.append(f"time budget: the search stopped at {float(search.param('search.time_budget_s')):g} s "
                      f"(--time-budget); {len(late)} trial(s) stopped before their last epoch, ranked by what they "
                      "reached")
+    stopped = [t for t in search.trials if t.status == "search_stopped"]
+    if stopped:
+        lines.append(f"stop rule: --patience {search.param('search.patience')} ended the search: "
+                     f"{search.param('search.patience')} trials in a row ran every epoch without raising the best "
+                     f"val AUC by more than {search.param('search.min_gain')}; {len(stopped)} trial(s) still running "
+                     "stopped, ranked by what they reached")
     if search.param("search.profile") == "cpu" and len(search.trials) <= 4:
         lines.append("a demo: this few trials on the embedded set show how a search runs, not which config is best "
                      "(one seed moves val AUC about as much as configs differ); a search that picks needs more "

@@ -15,6 +15,7 @@ from optuna.distributions import CategoricalDistribution  # noqa: E402
 from search.report.data import Search  # noqa: E402
 
 STYLE = {"completed": ("tab:blue", "-"), "stopped_early": ("tab:orange", "-"), "out_of_time": ("tab:purple", "-"),
+         "search_stopped": ("tab:purple", "--"),
          "errored": ("tab:red", ":"), "interrupted": ("tab:gray", ":")}
 
 

@@ -2,7 +2,8 @@
 
 Runs on the driver only. Params are the flattened config (`loss.lam`, `heads.w_d`); metrics
 are logged per epoch (step = epoch); each child gets `cxr.status` = completed |
-stopped_early (with `cxr.stopped_at_epoch`) | out_of_time (stopped by --time-budget, with
+stopped_early (with `cxr.stopped_at_epoch`) | search_stopped (running when --patience ended the
+search) | out_of_time (stopped by --time-budget, with
 `cxr.stopped_at_epoch`) | errored | interrupted, so the MLflow UI alone
 answers which configs won, which were cut early and how val AUC evolved.
 
@@ -107,6 +108,7 @@ class MLflowSearchCallback(Callback):
         self.max_epochs = max_epochs
         self.time_budget = time_budget   # --time-budget: trials Tune stops when it runs out are out_of_time
         self.session_start = time.time()
+        self.stopper = None   # --patience (search/stopping.py): trials running when it fires are search_stopped
         self.uid = uuid.uuid4().hex[:12]  # the parent's run key; trials are <uid>/<trial id>
         self.started = False
         self.trials: dict[str, str] = {}   # trial id -> cxr.status
@@ -129,7 +131,7 @@ class MLflowSearchCallback(Callback):
         # pickled before the outbox existed: these came later
         defaults = {"uid": uuid.uuid4().hex[:12], "started": False, "trials": {}, "_restored": {}, "usage": Usage(),
                     "peak_running": 0, "seq": 0, "_held": {}, "_caught_up": False, "time_budget": None,
-                    "session_start": time.time()}
+                    "session_start": time.time(), "stopper": None}
         self.__dict__.update({**defaults, **state, "_outbox": None})
 
     # -- saved state ------------------------------------------------------------------------
@@ -343,14 +345,18 @@ class MLflowSearchCallback(Callback):
         self.close()
 
     def mark_interrupted(self, trials) -> None:
-        """Trials still running as Tune ends are interrupted (Ctrl-C: their runs KILLED), or out_of_time
-        when the search ran out of --time-budget (Tune stops them without completing them)."""
+        """Trials still running as Tune ends are interrupted (Ctrl-C: their runs KILLED), out_of_time
+        when the search ran out of --time-budget, or search_stopped when --patience ended it (Tune stops
+        them without completing them)."""
         late = self.time_budget and time.time() - self.session_start >= self.time_budget
+        ended = "search_stopped" if self.stopper is not None and self.stopper.fired else "out_of_time" if late else None
         for t in trials:
             if self.trials.get(t.trial_id) in ("running", "retrying from checkpoint"):
-                if late:
-                    epoch = int((t.last_result or {}).get("epoch", 0))
-                    self._finish(t, "out_of_time", "FINISHED", {"cxr.stopped_at_epoch": str(epoch)})
+                epoch = int((t.last_result or {}).get("epoch", 0))
+                if ended and epoch >= self.max_epochs:   # its last epoch was the result that ended the search
+                    self._finish(t, "completed", "FINISHED")
+                elif ended:
+                    self._finish(t, ended, "FINISHED", {"cxr.stopped_at_epoch": str(epoch)})
                 else:
                     self._finish(t, "interrupted", "KILLED")
 

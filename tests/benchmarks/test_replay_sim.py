@@ -108,3 +108,30 @@ def test_replicate_rungs_retrain_the_survivors_with_more_seeds_and_pick_by_their
     assert search(t, m, seed).cell == lucky
     raced = search(t, m.with_(num_samples=4, replicates=1), seed)
     assert raced.cell == good and raced.trial_epochs == 4 * 2    # 2 proposals + 2 replicates, 2 epochs each
+
+
+def test_patience_ends_the_search_after_configs_that_do_not_raise_the_best(tmp_path):
+    # every config alike: the first to finish sets the best, the next 3 do not raise it; one trial at
+    # once and no cuts, so the search ends after exactly 4 trials of 6 epochs
+    t = Table.read(write_dual(tmp_path / "t.csv", lambda c, s, e: 0.7, seeds=(0, 1, 2)))
+    m = Method("m", sampler="random", grace=6, concurrency=1, num_samples=20, patience=3, min_gain=0.0)
+    assert len(trajectory(t, m, 0)) == 4 * 6
+    # gains below min_gain do not reset it: configs 0.7-0.91 apart (every row a little higher) with a
+    # min_gain of 0.5 still stop at 4
+    rows = iter(range(1000))
+    t2 = Table.read(write_dual(tmp_path / "t2.csv", lambda c, s, e: 0.7 + 0.001 * next(rows), seeds=(0,)))
+    assert len(trajectory(t2, m.with_(min_gain=0.5), 0)) == 4 * 6
+    assert len(trajectory(t, m.with_(patience=0), 0)) == 20 * 6        # no rule: every trial
+
+
+def test_the_paired_test_separates_a_config_better_on_every_common_seed():
+    from replay_sim import separated
+
+    # seeds 0-2 common; config 1 beats config 2 on every seed by 0.02 +- 0.001: p ~ 0.001
+    finals = {1: {0: 0.80, 1: 0.82, 2: 0.81}, 2: {0: 0.78, 1: 0.801, 2: 0.789}, 3: {0: 0.9}}
+    assert separated(finals, 0.05)
+    # one seed against it: no longer separated
+    finals[2][1] = 0.83
+    assert not separated(finals, 0.05)
+    # fewer than 3 common seeds: no test, no stop
+    assert not separated({1: {0: 0.9, 1: 0.9}, 2: {0: 0.1, 1: 0.1}}, 0.5)

@@ -76,9 +76,34 @@ def test_asha_and_confirmation_defaults_come_from_the_profile_then_the_paper_set
     from spaces import SCRATCH_ASHA, get
 
     spec = replace(get("mlrfnet"), asha={"grace_period": 2, "reduction_factor": 3})
-    assert runner.defaults(spec, spec.cpu) == {**SCRATCH_ASHA, "confirm": 0, "confirm_seeds": 2}
-    assert runner.defaults(spec, {}) == {"grace_period": 2, "reduction_factor": 3, "confirm": 3, "confirm_seeds": 2}
-    assert runner.defaults(get("mlrfnet"), {}) == {**runner.ASHA, **runner.CONFIRM}
+    assert runner.defaults(spec, spec.cpu) == {**SCRATCH_ASHA, "confirm": 0, "confirm_seeds": 2, "sampler": "random"}
+    assert runner.defaults(spec, {}) == {"grace_period": 2, "reduction_factor": 3, "confirm": 3, "confirm_seeds": 2,
+                                         "sampler": "random"}
+    assert runner.defaults(get("mlrfnet"), {"sampler": "tpe"})["sampler"] == "tpe"
+    assert runner.defaults(get("mlrfnet"), {}) == {**runner.ASHA, **runner.CONFIRM, "sampler": runner.SAMPLER}
+
+
+def _args(**given):
+    return SimpleNamespace(**{"grace_period": None, "reduction_factor": None, "confirm": None, "confirm_seeds": None,
+                              "sampler": None, "replicates": 0, "grid": False, **given})
+
+
+def test_real_data_confirms_the_top_configs_only_where_it_fits_in_a_fifth_of_the_trainings():
+    # K x 2 seeds <= num_samples / 4: 8 trials afford 2 trainings (one config: useless, so none), 16
+    # afford 4 (K = 2), 24 and more the default's 3
+    assert [runner.confirm_for_budget(3, 2, n) for n in (8, 15, 16, 24, 100)] == [0, 0, 2, 3, 3]
+    assert runner.confirm_for_budget(3, 1, 8) == 2
+    for n, k in ((8, 0), (20, 2), (40, 3)):
+        args = _args()
+        runner.fill_defaults(SPEC, {}, args, num_samples=n)
+        assert (args.confirm, args.confirm_seeds, args.sampler) == (k, 2, "random")
+        assert args.grace_period is None     # real data: every epoch (set once the epochs are known): no cuts
+    args = _args(confirm=3)                  # the user's --confirm is kept whatever the budget
+    runner.fill_defaults(SPEC, {}, args, num_samples=8)
+    assert args.confirm == 3
+    args = _args()                           # a profile's confirmation is its own (the laptop's: none)
+    runner.fill_defaults(SPEC, SPEC.cpu, args, num_samples=100)
+    assert args.confirm == 0
 
 
 def test_trials_per_gpu_comes_from_the_flag_or_the_environment_and_excludes_gpus_per_trial(monkeypatch):
@@ -136,10 +161,13 @@ def test_tune_holds_as_many_proposals_waiting_as_the_cluster_runs_at_once(monkey
 
 def test_a_short_recorded_table_caps_the_default_grace_period_but_not_a_given_one():
     profile = SPEC.cpu   # grace 3 (SCRATCH_ASHA)
-    args = SimpleNamespace(grace_period=None, reduction_factor=None, confirm=None, confirm_seeds=None)
+    args = _args()
     runner.fill_defaults(SPEC, profile, args, max_epochs=1)
     assert args.grace_period == 1 and args.reduction_factor == 2
-    args = SimpleNamespace(grace_period=4, reduction_factor=None, confirm=None, confirm_seeds=None)
+    args = _args()
+    runner.fill_defaults(SPEC, {}, args, max_epochs=4)    # real data's "every epoch" is the table's 4
+    assert args.grace_period == 4
+    args = _args(grace_period=4)
     runner.fill_defaults(SPEC, profile, args, max_epochs=1)
     assert args.grace_period == 4   # the user's: the runner's own check names it
 
