@@ -1,9 +1,9 @@
 """AM_DenseNet (Zhao et al. 2021): search the focal loss's α, γ and the CBAM reduction ratio.
 
 Searches focal α in [0.05, 0.95], γ in [0, 5], CBAM reduction r in {8, 16, 32} and the Adam
-learning rate for DenseNet-121 with CBAM after dense blocks 1-3 (spaces/am_densenet.py),
-with Optuna TPE proposing configs (first: α 0.25, γ 2, r 16, lr 1e-4), ASHA stopping weak
-trials after each epoch, and every trial logged to MLflow.
+learning rate for DenseNet-121 with CBAM after dense blocks 1-3 (spaces/am_densenet.py), with
+Optuna proposing configs (first: α 0.25, γ 2, r 16, lr 1e-4), ASHA stopping weak trials early
+where --grace-period asks (real data: no cuts by default), and every trial logged to MLflow.
 
     python search/am_focal.py                          # laptop: embedded synthetic data, CPU profile
     python search/am_focal.py --data /data/nih         # ChestX-ray14 (or a CheXpert root)

@@ -1,8 +1,9 @@
 """DualCheXNet (Chen et al. 2019): search the modulated-loss λ and the three heads' fusion weights.
 
 Searches λ in [0, 2], w_D/w_R in [0, 0.5], fusion {concat, avg, max}, learning rate, backbone
-pair and iterative training (spaces/dualchexnet.py), with Optuna TPE proposing configs, ASHA
-stopping weak trials after each epoch, and every trial logged to MLflow.
+pair and iterative training (spaces/dualchexnet.py), with Optuna proposing configs, ASHA
+stopping weak trials early where --grace-period asks (real data: no cuts by default), and every
+trial logged to MLflow.
 
     python search/dual_weights.py                      # laptop: embedded synthetic data, CPU profile
     python search/dual_weights.py --data /data/nih     # ChestX-ray14 (or a CheXpert root)

@@ -2,9 +2,9 @@
 
 Searches α in [0, 1] and β in [0, 1] of E = α (E_MSML + E_CE) + β E_FCE, the streams' backbone,
 the strategy (Global / Local / Local-Fixed) and the Adam learning rate for the two-stream
-bilinear F-MSML network (spaces/msml.py), with Optuna TPE proposing configs (first: the
-paper's α 0.2, β 0.6, Global, lr 1e-4), ASHA stopping weak trials after each epoch, and every
-trial logged to MLflow.
+bilinear F-MSML network (spaces/msml.py), with Optuna proposing configs (first: the paper's α
+0.2, β 0.6, Global, lr 1e-4), ASHA stopping weak trials early where --grace-period asks (real
+data: no cuts by default), and every trial logged to MLflow.
 
     python search/msml_weights.py                      # laptop: embedded synthetic data, CPU profile
     python search/msml_weights.py --data /data/nih     # ChestX-ray14 (or a CheXpert root)

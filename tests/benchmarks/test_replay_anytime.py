@@ -76,3 +76,20 @@ def test_the_noise_aware_variants_replicate_within_the_pool_and_confirm_nothing_
     t = Table.read(write_dual(tmp_path / "t.csv", lambda c, s, e: 0.6, seeds=(0, 1, 2, 3), pool="0 1 2"))
     got = {(m.replicates, m.replicate_eta, m.confirm) for m in noise_aware(t)}
     assert got == {(1, 2, 0), (1, 3, 0), (2, 2, 0), (2, 3, 0)}    # the pool's 3 seeds: 2 more at most
+
+
+def test_the_default_is_the_runners_real_data_default_and_its_variants_change_one_thing(tmp_path):
+    from replay_anytime import asha_cuts, methods, retraining, stop_rules
+
+    from search import runner
+
+    t = Table.read(write_dual(tmp_path / "t.csv", lambda c, s, e: 0.6, seeds=(0, 1, 2, 3), pool="0 1 2"))
+    d = real_default(t)
+    # no cuts (grace = the table's 6 epochs), the runner's sampler, 3 configs x 2 seeds within a fifth
+    assert (d.sampler, d.grace, d.confirm, d.confirm_seeds, d.retrain_share) == (runner.SAMPLER, 6, 3, 2, 0.2)
+    assert [m.name for m in methods(t, ["tpe"])] == ["default", "tpe", "random"]
+    assert {(m.sampler, m.grace) for m in asha_cuts(t)} == {("tpe", 1), ("tpe", 3), ("random", 1), ("random", 3)}
+    assert [(m.confirm, m.retrain_share) for m in retraining(t)] == [(0, 0.2), (3, 0.5)]
+    patience4, patience8, paired = stop_rules(d, t)
+    assert (patience4.patience, patience8.patience, paired.replicates, paired.paired_p) == (4, 8, 2, 0.1)
+    assert patience4.min_gain == 0.0     # every cell alike: no seed noise, so any gain counts

@@ -153,8 +153,8 @@ def test_replicate_rungs_take_the_place_of_the_default_confirmation_not_of_an_as
     spec = get("dualchexnet")
     for replicates, confirm, expected in ((0, None, 3), (2, None, 0), (2, 3, 3)):
         args = SimpleNamespace(grace_period=None, reduction_factor=None, confirm=confirm, confirm_seeds=None,
-                               replicates=replicates)
-        fill_defaults(spec, {}, args)     # real data: no profile
+                               replicates=replicates, sampler=None, grid=False)
+        fill_defaults(spec, {}, args, num_samples=40)     # real data (no profile): 40 trials afford 3 x 2
         assert args.confirm == expected
 
 
