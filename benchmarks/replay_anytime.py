@@ -143,26 +143,44 @@ def print_lines(table: Table, rows: dict, full: dict, trials=None) -> None:
           f"random_regret_median={random_median:.4f}")
 
 
-def plot(table: Table, rows: dict, full: dict, path: Path, trials=None) -> None:
-    """Median regret (line) and 90th percentile (dashed) per method against the budget; the grid's
-    median and 90th percentile as horizontal lines."""
+PLOTTED = ("default", "random", "tpe", "gp", "qmc", "tpe grace 1", "random grace 1", "grid, stopped early")
+
+
+def plot(table: Table, rows: dict, full: dict, path: Path, trials=None, shown=PLOTTED) -> None:
+    """Median regret (line) and 90th percentile (dashed) against the budget for the samplers, ASHA
+    from epoch 1 and the grid stopped early (the printed lines have every method); the grid's median
+    and 90th percentile as horizontal lines."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
-    for i, (name, by_budget) in enumerate(rows.items()):
+    fig, ax = plt.subplots(figsize=(9, 4.8), dpi=120)
+    for i, name in enumerate([n for want in shown for n in rows if slug(n) == slug(want)]):   # names or slugs
+        by_budget, color = rows[name], f"C{i}"
         xs = list(by_budget)
-        color = f"C{i}"
-        ax.plot(xs, [by_budget[x]["regret_median"] for x in xs], marker="o", color=color, label=f"{name}, median")
+        ax.plot(xs, [by_budget[x]["regret_median"] for x in xs], marker="o", color=color, label=f"{name}, median",
+                lw=2.5 if name == "default" else 1.2)
         ax.plot(xs, [by_budget[x]["regret_p90"] for x in xs], ls="--", color=color, alpha=0.6)
     ax.axhline(full["regret_median"], color="black", lw=1, label="grid, one seed per config: median")
     ax.axhline(full["regret_p90"], color="black", lw=1, ls="--", label="grid: 90th percentile (dashed: p90)")
     ax.set_xlabel("trials (--num-samples)" if trials else "share of the grid's trial-epochs, re-training included")
     ax.set_ylabel("regret on held-out seeds" if table.held_out else "regret (all seeds)")
     ax.set_title(f"{table.name}: regret of the pick against budget")
-    ax.legend(fontsize=7, loc="upper right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
+
+
+def read_lines(path: Path) -> tuple[str, dict]:
+    """(table name, {method: {budget: stats}}) back from a printout's `replay ...` lines, to plot again."""
+    rows, name = {}, ""
+    for line in Path(path).read_text().splitlines():
+        m = re.match(r"replay (\S+) budget_(?:share|trials)=(\S+) method=(\S+) regret_median=(\S+) "
+                     r"regret_p90=(\S+) trial_epochs=(\S+)", line)
+        if m:
+            name, budget, method = m.group(1), float(m.group(2)), m.group(3)
+            rows.setdefault(method, {})[budget] = {"regret_median": float(m.group(4)),
+                                                   "regret_p90": float(m.group(5)), "trial_epochs": float(m.group(6))}
+    return name, rows

@@ -93,3 +93,16 @@ def test_the_default_is_the_runners_real_data_default_and_its_variants_change_on
     patience4, patience8, paired = stop_rules(d, t)
     assert (patience4.patience, patience8.patience, paired.replicates, paired.paired_p) == (4, 8, 2, 0.1)
     assert patience4.min_gain == 0.0     # every cell alike: no seed noise, so any gain counts
+
+
+def test_a_printout_reads_back_into_the_rows_it_printed(tmp_path, capsys):
+    from replay_anytime import read_lines
+
+    class T:
+        name = "t"
+    rows = {"default": {0.1: {"regret_median": 0.05, "regret_p90": 0.06, "trial_epochs": 21.0}},
+            "grid, stopped early": {0.1: {"regret_median": 0.04, "regret_p90": 0.07, "trial_epochs": 18.0}}}
+    print_lines(T(), {**rows, "random": rows["default"]}, {"regret_median": 0.02, "regret_p90": 0.03})
+    (tmp_path / "out.txt").write_text(capsys.readouterr().out)
+    name, got = read_lines(tmp_path / "out.txt")
+    assert name == "t" and got["default"] == rows["default"] and got["grid-stopped-early"] == rows["grid, stopped early"]
