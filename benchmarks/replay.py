@@ -172,12 +172,12 @@ FAMILIES = ("samplers", "noise-aware", "asha-cuts", "retraining", "stop-rules")
 
 
 def anytime(table: Table, runs: int, samplers: list[str], trials: list[int] | None, plot_path: Path,
-            families=FAMILIES, workers: int = 1) -> None:
+            families=FAMILIES, workers: int = 1, shares=None) -> None:
     import replay_anytime as ra
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     budgets = f"at {', '.join(map(str, trials))} trials" if trials else \
-        f"at {', '.join(f'{f:.0%}' for f in ra.SHARES)} of the grid's trial-epochs"
+        f"at {', '.join(f'{f:.0%}' for f in shares or ra.SHARES)} of the grid's trial-epochs"
     print(f"\nanytime: the runner's real-data default and other samplers {budgets}, {runs} searches each; "
           f"default = {ra.real_default(table)}\n")
     ms = ra.methods(table, samplers if "samplers" in families else ["random"])
@@ -185,7 +185,7 @@ def anytime(table: Table, runs: int, samplers: list[str], trials: list[int] | No
         (ra.asha_cuts(table) if "asha-cuts" in families else []) + \
         (ra.retraining(table) if "retraining" in families else []) + \
         (ra.stop_rules(ms[0], table) if "stop-rules" in families else [])
-    rows, full = ra.curves(table, ms, runs, trials=trials, workers=workers)
+    rows, full = ra.curves(table, ms, runs, shares=shares or ra.SHARES, trials=trials, workers=workers)
     ra.print_lines(table, rows, full, trials)
     ra.plot(table, rows, full, plot_path, trials)
     print(f"plot: {plot_path}")
@@ -203,6 +203,8 @@ def main(argv=None) -> None:
                    "table whose grid is too large to run; default: shares of the grid's trial-epochs")
     p.add_argument("--samplers", nargs="+", default=["tpe", "random", "gp", "qmc"],
                    choices=["tpe", "random", "gp", "qmc"], help="the anytime curves' samplers beside the default's")
+    p.add_argument("--shares", type=float, nargs="+", help="anytime budgets as shares of the grid's trial-epochs "
+                   "(default: 0.1 0.2 0.25 0.3 0.5 1)")
     p.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES,
                    help="the anytime curves' method families beside the default and random search")
     p.add_argument("--workers", type=int, default=1, help="processes the anytime searches run in")
@@ -228,7 +230,7 @@ def main(argv=None) -> None:
     if args.only != "sweep":
         from replay_anytime import slug
         plot = args.plot or Path(__file__).resolve().parents[1] / "docs" / f"replay_{slug(table.name)}.png"
-        anytime(table, args.runs, args.samplers, args.trials, plot, args.families, args.workers)
+        anytime(table, args.runs, args.samplers, args.trials, plot, args.families, args.workers, args.shares)
 
 
 if __name__ == "__main__":

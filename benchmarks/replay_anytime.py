@@ -73,10 +73,12 @@ def pool_seed_sd(table: Table) -> float:
 
 def stop_rules(base: Method, table: Table) -> list[Method]:
     """`base` with each stop rule: patience 4 or 8 with a gain of half the pool's seed s.d., and the
-    paired test at p < 0.1 (over replicate rungs of 2 more seeds)."""
+    paired test at p < 0.1 over replicate rungs of 2 more seeds (where the pool has the 3 seeds it
+    needs: fewer would re-read a seed as if it were another)."""
     gain = pool_seed_sd(table) / 2
+    paired = [base.with_(name=f"{base.name} R=2, stop: paired test", replicates=2, replicate_eta=2, paired_p=0.1)]
     return [base.with_(name=f"{base.name}, stop: patience {p}", patience=p, min_gain=gain) for p in (4, 8)] + \
-        [base.with_(name=f"{base.name} R=2, stop: paired test", replicates=2, replicate_eta=2, paired_p=0.1)]
+        (paired if len(table.pool_seeds) >= 3 else [])
 
 
 def stats(outcomes: list[Outcome]) -> dict:
