@@ -47,7 +47,8 @@ def default_method() -> Method:
 
     n = SPEC.cpu["num_samples"]
     chosen = defaults(SPEC, SPEC.cpu)
-    return Method("default", sampler=chosen["sampler"], num_samples=n, grace=chosen["grace_period"], eta=chosen["reduction_factor"],
+    return Method("default", sampler=chosen["sampler"], num_samples=n,
+                  grace=chosen["grace_period"], eta=chosen["reduction_factor"],
                   concurrency=min(CPUS, proposals.default_concurrency(n)), confirm=chosen["confirm"],
                   confirm_seeds=chosen["confirm_seeds"])
 

@@ -97,7 +97,8 @@ def _method_curves(job) -> dict:
     return {f: stats([at_budget(table, m, s, f * grid_epochs) for s in range(runs)]) for f in shares}
 
 
-def curves(table: Table, ms: list[Method], runs: int, shares=SHARES, trials=None, workers: int = 1) -> tuple[dict, dict]:
+def curves(table: Table, ms: list[Method], runs: int, shares=SHARES, trials=None,
+           workers: int = 1) -> tuple[dict, dict]:
     """({method name: {budget: stats}}, the full grid's stats). Budgets are shares of the grid's
     trial-epochs, or trial counts with `trials`; "grid, stopped early" is the grid in a random cell
     order stopped at each budget (share budgets only). `workers` processes share the methods."""

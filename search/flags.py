@@ -19,13 +19,14 @@ def parse_args(spec: SearchSpec, argv=None) -> argparse.Namespace:
     p.add_argument("--max-epochs", type=at_least(1), default=None, help="epochs per trial = ASHA's max_t")
     p.add_argument("--grace-period", type=at_least(1), default=None,
                    help="ASHA: epochs before a trial can be stopped; default: the profile's (spaces/), on real "
-                        "data every epoch, so ASHA cuts nothing (an early cut ranked configs no better than one "
-                        "seed does on the recorded tables: README, \"Replay\")")
+                        "data every epoch, so ASHA cuts nothing (on one recorded table an epoch-1 cut set the "
+                        "worst picks: docs/replay.md)")
     p.add_argument("--reduction-factor", type=at_least(2), default=None,
                    help="ASHA: keep 1/eta at each rung (default: the profile's, see spaces/)")
     p.add_argument("--sampler", choices=SAMPLERS, default=None,
-                   help="how Optuna proposes configs; default: random (none of the others beat it on the recorded "
-                        "tables: README, \"Replay\"); tpe, gp: model-based after --startup-trials; qmc: scrambled Sobol")
+                   help="how Optuna proposes configs; default: random (none of the others beat it at every budget on "
+                        "the recorded tables: docs/replay.md); tpe, gp: model-based after --startup-trials; qmc: "
+                        "scrambled Sobol")
     p.add_argument("--patience", type=at_least(0), default=0, metavar="P",
                    help="stop the search once P trials in a row ran every epoch without raising the best val AUC by "
                         "more than --min-gain (search/stopping.py); 0: off")

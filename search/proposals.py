@@ -2,10 +2,10 @@
 how many trials run at once.
 
 The rules here are what `benchmarks/replay.py` measures (it builds its samplers with these
-functions), and the numbers in them come from that replay (README, "Replay").
+functions), and the numbers in them come from that replay (docs/replay.md).
 
 - **The sampler.** Random search by default: on the recorded tables TPE, GPSampler and QMC did not
-  beat it at equal budget (README, "Replay"; docs/replay.md). `--sampler tpe|gp|qmc` picks another.
+  beat it at every budget (docs/replay.md). `--sampler tpe|gp|qmc` picks another.
 - **Random start-up sized to the budget.** Optuna's default is 10 random trials before TPE
   models anything; a 6-12 trial search would then be random search with a warm start. A quarter
   of the budget, at least 2 and at most 10, leaves TPE most proposals at every budget.

@@ -27,6 +27,7 @@ import numpy as np
 from ray.tune.search import Searcher
 
 from search.ranking import METRIC, scored
+from trainables.config import flatten, unflatten
 
 REPLICA = "replica"   # config["train"][REPLICA]: 0 for a proposal, k for its k-th replicate
 REPLICA_TAG = "cxr.replica"   # on a replicate's MLflow run: k
@@ -36,26 +37,13 @@ def replica_of(config: dict) -> int:
     return int((config.get("train") or {}).get(REPLICA, 0))
 
 
-def flat(config: dict, prefix: str = "") -> dict:
+def flat(config: dict) -> dict:
     """{'a/b': v}: a nested config as Tune flattens it into a result's `config/...` keys."""
-    out = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            out.update(flat(value, f"{prefix}{key}/"))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
+    return flatten(config, sep="/")
 
 
 def unflattened(config: dict) -> dict:
-    out: dict = {}
-    for key, value in config.items():
-        *parents, leaf = key.split("/")
-        node = out
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return out
+    return unflatten(config, sep="/")
 
 
 class ReplicatingSearch(Searcher):

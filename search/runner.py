@@ -140,11 +140,12 @@ def pick_profile(spec: SearchSpec, args) -> dict:
 
 
 # Where neither the paper's space nor the profile says otherwise, from the replay over the recorded
-# tables (README, "Replay"; benchmarks/replay_anytime.py):
-# - No ASHA cuts on real data (grace = every epoch): an epoch-1 value ranked configs about as well as one
-#   seed does, and cut the eventual best often enough to set the 90th-percentile regret. --grace-period
-#   brings ASHA's cuts back; the report gives each rung's rank agreement for the user's own search.
-# - Random search: TPE, GPSampler and QMC did not beat it at equal budget (search/proposals.py).
+# tables (docs/replay.md; benchmarks/replay_anytime.py):
+# - No ASHA cuts on real data (grace = every epoch): on DualCheXNet's table an epoch-1 value ranked the
+#   cells at chance and its cuts set the 90th-percentile regret; they paid only on cb_focal's, whose
+#   epoch 1 ranks the learning rate. --grace-period brings them back; the report gives each rung's rank
+#   agreement for the user's own search.
+# - Random search: TPE, GPSampler and QMC did not beat it at every budget (search/proposals.py).
 # - Confirmation of the top configs with 2 other seeds when it fits in a fifth of the trainings (K x 2
 #   <= num_samples / 4, K of 2-3; one confirmed config cannot change the pick): re-training a few
 #   configs cuts the winner's curse at large budgets, and costs too many configs searched at small ones.
@@ -260,7 +261,8 @@ def new_tuner(spec: SearchSpec, args, trainable, param_space: dict, warm: list, 
     searcher = None
     if not args.grid:
         optuna_search = ResumableOptunaSearch(
-            metric=METRIC, mode=MODE, sampler=proposals.sampler(args.sampler, args.seed, num_samples, args.startup_trials),
+            metric=METRIC, mode=MODE,
+            sampler=proposals.sampler(args.sampler, args.seed, num_samples, args.startup_trials),
             points_to_evaluate=warm, max_t=max_epochs)
         inner = ReplicatingSearch(optuna_search, args.replicates, args.replicate_eta, max_epochs, args.seed) \
             if args.replicates else optuna_search

@@ -1,11 +1,12 @@
 """The search's stop rule (`--patience P --min-gain D`): end the whole search once P trials in a row
 ran every epoch without raising the best val AUC by more than D.
 
-Measured in the replay (benchmarks/replay_anytime.py, `stop_rules`) against the other rule the issue
-names, a paired test between the pick and the runner-up over replicate seeds: with the 2-3 seeds a
-search can afford per config the paired test has almost no power, and where it fired it ended the
-search on a pick no better than the budget's (README, "Replay"). Patience needs no replicates; a D
-of about one seed's standard deviation keeps seed noise from resetting it. Off by default.
+Measured in the replay (benchmarks/replay_anytime.py, `stop_rules`; docs/replay.md) against the
+other rule the issue names, a paired test between the pick and the runner-up over replicate seeds:
+patience saved compute on both recorded tables but raised DualCheXNet's 90th-percentile regret, and
+the paired test needs 3 or more seeds per config, which a search rarely affords. Patience needs no
+replicates; a D of about one seed's standard deviation keeps seed noise from resetting it. Off by
+default.
 
 Trials still running when it fires end `search_stopped` (search/tracking/callback.py): the pick is
 made from what they reached, as for --time-budget. The count starts again on --resume.

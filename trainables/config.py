@@ -137,22 +137,23 @@ def check_augmentation(data: dict) -> None:
         raise ConfigError(f"data.prefetch_factor={prefetch!r} must be a positive integer or null")
 
 
-def flatten(cfg: dict, prefix: str = "") -> dict:
+def flatten(cfg: dict, prefix: str = "", sep: str = ".") -> dict:
+    """{'a.b': v} from a nested config (`sep` "/": as Tune flattens it into a result's `config/...` keys)."""
     out = {}
     for key, value in cfg.items():
         dotted = f"{prefix}{key}"
         if isinstance(value, dict):
-            out.update(flatten(value, dotted + "."))
+            out.update(flatten(value, dotted + sep, sep))
         else:
             out[dotted] = value
     return out
 
 
-def unflatten(flat: dict) -> dict:
+def unflatten(flat: dict, sep: str = ".") -> dict:
     out: dict = {}
     for dotted, value in flat.items():
         node = out
-        *parents, leaf = dotted.split(".")
+        *parents, leaf = dotted.split(sep)
         for p in parents:
             node = node.setdefault(p, {})
         node[leaf] = value

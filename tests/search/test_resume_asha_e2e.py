@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.search.simulation.simulated import trial_runs
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 # One trial at a time, so the order of results (and so every ASHA decision) is fixed.
@@ -40,16 +42,6 @@ def decisions(work: Path, name: str) -> list[tuple]:
                               order_by=["attributes.start_time ASC"])
     return [(tuple(sorted(r.data.params.items())), r.data.tags["cxr.status"], r.data.tags.get("cxr.stopped_at_epoch"))
             for r in runs]
-
-
-def trial_runs(work: Path, name: str) -> list:
-    client = MlflowClient(f"sqlite:///{work / 'mlflow.db'}")
-    try:
-        exp = client.get_experiment_by_name(name)
-        return client.search_runs([exp.experiment_id], "tags.`cxr.role` = 'trial'",
-                                  order_by=["attributes.start_time ASC"]) if exp else []
-    except Exception:  # noqa: BLE001 - the store may be mid-creation
-        return []
 
 
 def test_a_resumed_search_stops_the_same_trials(tmp_path):

@@ -37,3 +37,14 @@ def overlap(runs) -> int:
         now += step
         most = max(most, now)
     return most
+
+
+def trial_runs(work: Path, name: str) -> list:
+    """The trial runs of experiment `name` in <work>/mlflow.db by start time, while a search writes them."""
+    client = MlflowClient(f"sqlite:///{work / 'mlflow.db'}")
+    try:
+        exp = client.get_experiment_by_name(name)
+        return client.search_runs([exp.experiment_id], "tags.`cxr.role` = 'trial'",
+                                  order_by=["attributes.start_time ASC"]) if exp else []
+    except Exception:  # noqa: BLE001 - the store may be mid-creation
+        return []

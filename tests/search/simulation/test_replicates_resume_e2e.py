@@ -11,9 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from mlflow.tracking import MlflowClient
 
-from tests.search.simulation.simulated import ROOT, TABLE
+from tests.search.simulation.simulated import ROOT, TABLE, trial_runs
 
 pytestmark = pytest.mark.slow
 # one trial at a time, so the order of results (every ASHA and replicate decision) is fixed
@@ -27,16 +26,6 @@ def command(work: Path, name: str, *extra):
     return [sys.executable, str(ROOT / "search" / "dual_weights.py"), *FLAGS, "--storage-path", str(work / "rr"),
             "--name", name, "--experiment-name", name, "--tracking-uri", f"sqlite:///{work / 'mlflow.db'}",
             *extra], env
-
-
-def trial_runs(work: Path, name: str) -> list:
-    client = MlflowClient(f"sqlite:///{work / 'mlflow.db'}")
-    try:
-        exp = client.get_experiment_by_name(name)
-        return client.search_runs([exp.experiment_id], "tags.`cxr.role` = 'trial'",
-                                  order_by=["attributes.start_time ASC"]) if exp else []
-    except Exception:  # noqa: BLE001 - the store may be mid-creation
-        return []
 
 
 def decisions(work: Path, name: str) -> list[tuple]:
