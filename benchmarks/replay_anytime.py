@@ -56,11 +56,12 @@ def asha_cuts(table: Table) -> list[Method]:
 
 
 def retraining(table: Table) -> list[Method]:
-    """The default's search with other re-training: none, or the runner's old rule (the top 3 with 2
-    seeds whenever half the budget affords it)."""
+    """The default's search with other re-training: none, the runner's old rule (the top 3 with 2
+    seeds whenever half the budget affords them; now at least 2 configs), or within 35 %."""
     default = real_default(table)
     return [default.with_(name="no confirmation", confirm=0),
-            default.with_(name="confirm within half the budget", retrain_share=0.5)]
+            default.with_(name="confirm within half the budget", retrain_share=0.5),
+            default.with_(name="confirm within 35 % of the budget", retrain_share=0.35)]
 
 
 def pool_seed_sd(table: Table) -> float:

@@ -26,12 +26,13 @@ def parse_args(spec: SearchSpec, argv=None) -> argparse.Namespace:
     p.add_argument("--sampler", choices=SAMPLERS, default=None,
                    help="how Optuna proposes configs; default: random (none of the others beat it at every budget on "
                         "the recorded tables: docs/replay.md); tpe, gp: model-based after --startup-trials; qmc: "
-                        "scrambled Sobol")
+                        "scrambled Sobol; --resume keeps the search's own")
     p.add_argument("--patience", type=at_least(0), default=0, metavar="P",
                    help="stop the search once P trials in a row ran every epoch without raising the best val AUC by "
-                        "more than --min-gain (search/stopping.py); 0: off")
+                        "more than --min-gain (search/stopping.py); 0: off; --resume keeps the search's own")
     p.add_argument("--min-gain", type=at_least(0.0, float), default=0.0, metavar="D",
-                   help="--patience: a gain of D or less does not count (about a seed's noise in val AUC)")
+                   help="--patience: a gain of D or less does not count (the replay used half the seed standard "
+                        "deviation of a config's val AUC)")
     p.add_argument("--startup-trials", type=at_least(1), default=None,
                    help="random proposals (the warm start included) before TPE or GP models the results; default: a "
                         "quarter of --num-samples, 2 to 10 (search/proposals.py)")

@@ -2,14 +2,17 @@
 ran every epoch without raising the best val AUC by more than D.
 
 Measured in the replay (benchmarks/replay_anytime.py, `stop_rules`; docs/replay.md) against the
-other rule the issue names, a paired test between the pick and the runner-up over replicate seeds:
+other rule the issue names, a paired test of the best config against every rival with 3 common
+replicate seeds:
 patience saved compute on both recorded tables but raised DualCheXNet's 90th-percentile regret, and
 the paired test needs 3 or more seeds per config, which a search rarely affords. Patience needs no
-replicates; a D of about one seed's standard deviation keeps seed noise from resetting it. Off by
-default.
+replicates; a D of about half a seed's standard deviation (the replay's setting) keeps seed noise from
+resetting it. Off by default.
 
 Trials still running when it fires end `search_stopped` (search/tracking/callback.py): the pick is
-made from what they reached, as for --time-budget. The count starts again on --resume.
+made from what they reached, as for --time-budget. A search interrupted before it fired keeps its
+patience and min-gain on --resume (saved with the search, not re-read from the flags) and counts again
+from zero; one it ended has nothing left to run.
 """
 from __future__ import annotations
 

@@ -45,14 +45,20 @@ DEMO_TIME_BUDGET = 230.0
 SMOKE = merge(LAPTOP, {"data": {"image_size": 32, "resize": 36, "epoch_images": 64}, "train": {"max_epochs": 2}})
 
 
+# CI's smoke runs keep ASHA's cuts and TPE running through the real trainer: the real-data defaults (no
+# cuts, random search, search/runner.py) would leave both untested end to end.
+SMOKE_SEARCH = {"asha": {"grace_period": 1, "reduction_factor": 2}, "sampler": "tpe"}
+
+
 def profile(shape: dict, num_samples: int, config: dict | None = None, space: dict | None = None,
             best: dict | None = None, asha: dict | None = None, confirm: dict | None = None) -> dict:
     """A `cpu` or `smoke` profile: LAPTOP or SMOKE with a paper's own changes. `asha`: grace_period,
     reduction_factor; `confirm`: confirm (K), confirm_seeds (S). A profile confirms nothing unless it
     says so: K x S more full trainings do not fit a few-minute laptop run (real data confirms by
     default, search/runner.py), and CI tests confirmation on purpose."""
-    return {"num_samples": num_samples, "config": merge(shape, config or {}), "space": space or {}, "best": best or {},
-            "asha": asha or {}, "confirm": confirm or {"confirm": 0}}
+    out = {"num_samples": num_samples, "config": merge(shape, config or {}), "space": space or {}, "best": best or {},
+           "asha": asha or {}, "confirm": confirm or {"confirm": 0}}
+    return {**out, "asha": asha or SMOKE_SEARCH["asha"], "sampler": SMOKE_SEARCH["sampler"]} if shape is SMOKE else out
 
 
 @dataclass

@@ -88,6 +88,21 @@ class Search:
                 return epoch, there
         return None, []
 
+    def rank_epochs(self) -> list[int]:
+        """Where the report measures rank agreement: ASHA's rungs, or with no cuts (grace = max_t, the
+        real-data default) the epochs where grace 1 would cut, so a search says whether cuts would pay."""
+        if self.rungs():
+            return self.rungs()
+        try:
+            max_t, eta = int(self.param("asha.max_t")), int(self.param("asha.reduction_factor"))
+        except (TypeError, ValueError):
+            return []
+        out, t = [], 1
+        while t < max_t:
+            out.append(t)
+            t *= eta
+        return out
+
     def rungs(self) -> list[int]:
         """ASHA's milestones below max_t, as Ray's ASHA places them: grace * eta^k."""
         try:

@@ -47,7 +47,7 @@ def agreement(search: Search) -> list[Agreement]:
     except (TypeError, ValueError):
         max_t = max((t.epochs for t in trials), default=0)
     out = []
-    for rung in search.rungs():
+    for rung in search.rank_epochs():
         at_rung = reached(trials, rung)
         later = [e for e in range(max_t, rung, -1) if len(reached(at_rung, e)) >= MIN_PAIRS]
         against = later[0] if later else max_t

@@ -50,7 +50,9 @@ def summary_text(search, top, imp, note, found: Findings) -> str:
         lines.append("confirmed (val_auc at the last epoch over the search's seed and other seeds), best mean first:")
         lines += [f"  {c}" for c in found.confirmed]
     if found.rungs:
-        lines.append("ASHA's rungs, ranking trials as a later epoch does:")
+        lines.append("ASHA's rungs, ranking trials as a later epoch does:" if search.rungs() else
+                     "no ASHA cuts (grace = every epoch); val AUC where grace 1 would cut, ranking trials as a later "
+                     "epoch does (--grace-period turns cuts on where it ranks them well):")
         lines += [f"  {r}" for r in found.rungs]
     return "\n".join(lines + found.cost + budget_lines(search))
 
@@ -63,8 +65,8 @@ def budget_lines(search) -> list[str]:
         lines.append(f"time budget: the search stopped at {float(search.param('search.time_budget_s')):g} s "
                      f"(--time-budget); {len(late)} trial(s) stopped before their last epoch, ranked by what they "
                      "reached")
-    stopped = [t for t in search.trials if t.status == "search_stopped"]
-    if stopped:
+    if search.parent.data.tags.get("cxr.stopped_by") == "patience":
+        stopped = [t for t in search.trials if t.status == "search_stopped"]
         lines.append(f"stop rule: --patience {search.param('search.patience')} ended the search: "
                      f"{search.param('search.patience')} trials in a row ran every epoch without raising the best "
                      f"val AUC by more than {search.param('search.min_gain')}; {len(stopped)} trial(s) still running "
@@ -96,7 +98,8 @@ def description(search, top, imp, note, found: Findings) -> str:
         lines += ["", "**Confirmed** (val AUC at the last epoch over the search's seed and other seeds):", ""]
         lines += [f"- {c}" for c in found.confirmed[:-1]] + ["", f"**{found.confirmed[-1]}**"]
     if found.rungs:
-        lines += ["", "ASHA's rungs (Spearman of val AUC there against a later epoch): " + "; ".join(found.rungs) + "."]
+        where = "ASHA's rungs" if search.rungs() else "No ASHA cuts; the epochs where grace 1 would cut"
+        lines += ["", f"{where} (Spearman of val AUC there against a later epoch): " + "; ".join(found.rungs) + "."]
     lines += ["", "Open **report.html** in Artifacts for every figure: learning_curves.png (ASHA's cuts), "
               "param_importance.png, val_auc_vs_*.png, per_label_top.png."]
     return "\n".join(lines)

@@ -328,6 +328,8 @@ class MLflowSearchCallback(Callback):
                 status[s] = status.get(s, 0) + 1
         tags = {f"cxr.trials_{k.replace(' ', '_')}": str(v) for k, v in status.items()}
         tags["cxr.trials_total"] = str(len(trials))
+        if self.stopper is not None and self.stopper.fired:
+            tags["cxr.stopped_by"] = "patience"   # the report says so whether or not a trial was still running
         scored = [t for t in trials if ranking.scored(t.last_result)]
         if scored:
             best = max(scored, key=lambda t: ranking.result_key(t.last_result))

@@ -89,7 +89,7 @@ def test_the_default_is_the_runners_real_data_default_and_its_variants_change_on
     assert (d.sampler, d.grace, d.confirm, d.confirm_seeds, d.retrain_share) == (runner.SAMPLER, 6, 3, 2, 0.2)
     assert [m.name for m in methods(t, ["tpe"])] == ["default", "tpe", "random"]
     assert {(m.sampler, m.grace) for m in asha_cuts(t)} == {("tpe", 1), ("tpe", 3), ("random", 1), ("random", 3)}
-    assert [(m.confirm, m.retrain_share) for m in retraining(t)] == [(0, 0.2), (3, 0.5)]
+    assert [(m.confirm, m.retrain_share) for m in retraining(t)] == [(0, 0.2), (3, 0.5), (3, 0.35)]
     patience4, patience8, paired = stop_rules(d, t)
     assert (patience4.patience, patience8.patience, paired.replicates, paired.paired_p) == (4, 8, 2, 0.1)
     assert patience4.min_gain == 0.0     # every cell alike: no seed noise, so any gain counts

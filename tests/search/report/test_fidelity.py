@@ -88,3 +88,13 @@ def test_importance_with_no_epoch_reached_by_enough_trials_says_so():
 def test_ranked_puts_trials_trained_further_first():
     s = search_of([trial("cut-high", curve(0.9), "stopped_early"), trial("full", FULL[3], "completed")])
     assert [t.name for t in s.ranked()] == ["full", "cut-high"]
+
+
+def test_with_no_cuts_the_epochs_grace_1_would_cut_at_are_still_ranked():
+    # grace = max_t (the real-data default): no rungs, but the report still says how epochs 1 and 2
+    # ranked the five trials that ran every epoch, and that nothing was cut
+    s = search_of([trial(f"f{i}", c, "completed") for i, c in enumerate(FULL)], grace=4)
+    assert s.rungs() == [] and s.rank_epochs() == [1, 2]
+    got = fidelity.agreement(s)
+    assert [(a.rung, a.against, a.pairs, a.cut) for a in got] == [(1, 4, 5, 0), (2, 4, 5, 0)]
+    assert got[0].rho == pytest.approx(-0.9) and got[1].rho == pytest.approx(1.0)
