@@ -23,12 +23,12 @@ import statistics
 from collections import deque
 from dataclasses import dataclass, replace
 
-import numpy as np
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from ray.tune.schedulers.async_hyperband import _Bracket
 
 from search import proposals
+from search.replicas import promoted
 from search.simulation.table import Param, Table
 from search.simulation.trainable import recorded_seed
 
@@ -103,13 +103,8 @@ class Replicas:
         if offset in got:                                # a second proposal of one recorded config
             return
         got[offset] = value
-        k, rung = len(got), self.rungs.setdefault(len(got), {})
-        if cell in rung:
-            return
-        mean = statistics.fmean(got.values())
-        cutoff = float(np.percentile(list(rung.values()), (1 - 1 / self.eta) * 100)) if rung else None
-        rung[cell] = mean
-        if k <= self.most and (cutoff is None or mean >= cutoff):
+        k = len(got)
+        if promoted(self.rungs.setdefault(k, {}), cell, got, self.eta) and k <= self.most:
             self.queue.append((cell, k))
 
     def next(self) -> tuple[int, int] | None:

@@ -37,6 +37,17 @@ def replica_of(config: dict) -> int:
     return int((config.get("train") or {}).get(REPLICA, 0))
 
 
+def promoted(rung: dict, config, finals: dict, eta: int) -> bool:
+    """Enters `config` into the rung of configs with as many seeds (at its mean over `finals`, the first
+    time only): whether that mean is in the rung's top 1/eta, as ASHA promotes (the first goes on)."""
+    if config in rung:
+        return False
+    mean = statistics.fmean(finals.values())
+    cutoff = float(np.percentile(list(rung.values()), (1 - 1 / eta) * 100)) if rung else None
+    rung[config] = mean
+    return cutoff is None or mean >= cutoff
+
+
 def flat(config: dict) -> dict:
     """{'a/b': v}: a nested config as Tune flattens it into a result's `config/...` keys."""
     return flatten(config, sep="/")
@@ -111,13 +122,7 @@ class ReplicatingSearch(Searcher):
             return
         got[k] = value
         seeds = len(got)
-        rung = self.rungs.setdefault(seeds, {})
-        if origin in rung:
-            return
-        mean = statistics.fmean(got.values())
-        cutoff = float(np.percentile(list(rung.values()), (1 - 1 / self.eta) * 100)) if rung else None
-        rung[origin] = mean
-        if seeds <= self.replicates and (cutoff is None or mean >= cutoff):
+        if promoted(self.rungs.setdefault(seeds, {}), origin, got, self.eta) and seeds <= self.replicates:
             self.queue.append((origin, seeds))
 
     def standings(self) -> list[tuple[str, int, float]]:
