@@ -155,7 +155,8 @@ class Sender:
         """The view tag written whole, our paragraph of the description replaced: safe to replay."""
         self.run_id(event["key"])  # the search's parent run exists: the view is for its trials
         exp = self.client.get_experiment(self.experiment_id)
-        self.client.set_experiment_tag(exp.experiment_id, view.TAG, json.dumps(view.state(event["searched"])))
+        self.client.set_experiment_tag(exp.experiment_id, view.TAG,
+                                       view.tag_value(event["searched"], int(time.time() * 1000)))
         text = view.description(event["search"], view.relative_url(exp.experiment_id))
         self.client.set_experiment_tag(exp.experiment_id, view.DESCRIPTION_TAG,
                                        view.note(exp.tags.get(view.DESCRIPTION_TAG), text))

@@ -1,11 +1,32 @@
-"""The MLflow UI's first screen for a search: a shared view of the runs page, kept in an experiment
+"""The MLflow UI's first screen for a search: a saved view of the runs page, kept in an experiment
 tag, and the experiment's description that links to it.
 
-MLflow's UI keeps shareable views of its runs page in experiment tags
-`mlflow.sharedViewState.<key>` (JSON) and opens one with
-`viewStateShareKey=<key>` in the URL, as its own Share button does. The fields are the UI's:
-search facets (sort, filters) and UI state (columns, grouping, charts). Checked against MLflow
-3.17's UI in a real browser by tests/search/test_dual_weights_e2e.py.
+MLflow's UI keeps views of its runs page in experiment tags `mlflow.sharedViewState.<key>` and opens
+one with `viewStateShareKey=<key>` in the URL. The fields are the UI's: search facets (sort,
+filters) and UI state (columns, grouping, charts). The tag's value suits two readers, both read
+from the UIs' own code:
+- MLflow 3.15 and later (3.17's bundle, the saved-views code beside "No saved views yet") list in
+  the runs page's Views menu each such tag whose value is a JSON envelope `{name: string,
+  createdAt: number (ms), updatedAt?: number, state: string}`, the key's suffix as its id, newest
+  createdAt first; any other value is left out without a word (the raw JSON cxr-tune used to write:
+  "No saved views yet"). Opening a key, by link or from the menu (which navigates to the same
+  `?viewStateShareKey=<id>`), reads the envelope and inflates `state` when it starts with
+  "deflate;" (pako's zlib deflate, then base64: Python's zlib.compress); a value that is no
+  envelope is still read as the view itself.
+- Older UIs (useSharedExperimentViewState.ts before 3.15) JSON.parse the value and pick the view's
+  fields from its top level: the envelope alone would open their default view, silently.
+So the value is the envelope with the view's fields also at its top level: each UI reads its own
+part, and one key keeps the printed link, the menu's entry and its "active view" mark the same
+view. Older servers refuse an experiment tag's value over 5000 characters (3.17 takes 20000): a view
+that large (some 25 searched values) is written as the envelope alone, lost to the old UIs only.
+
+No tag opens the experiment on its training runs: 3.17 takes the GenAI / Model training mode from
+the URL's `workflowType` or from the browser (local storage `mlflow.workflowType`, GenAI until the
+user switches), not from the experiment's `mlflow.experimentKind` (set by search/tracking/store.py
+for the UIs that read it; 3.17 ignores it while a hard-wired feature flag is on), and no saved view
+can be made the runs page's default (its "Default view" item is the traces page's). So the link
+says `workflowType`, and the description says the one click that gets there from the experiments
+list. Checked against MLflow 3.17's UI in a real browser by tests/search/test_dual_weights_e2e.py.
 
 The view: trials grouped under their search (tag `cxr.search`), best val_auc first, with val_auc,
 cxr.status, epoch and the searched values as columns; charts of val_auc per epoch of every
@@ -15,8 +36,15 @@ visibility out of shared views, so the parents cannot be hidden from the charts 
 """
 from __future__ import annotations
 
+import base64
+import json
+import zlib
+
 SHARE_KEY = "cxr-tune"
 TAG = f"mlflow.sharedViewState.{SHARE_KEY}"
+NAME = "cxr-tune: trials by search, best val_auc first"  # as the Views menu lists it
+DEFLATE = "deflate;"                     # the UI's mark of a compressed state
+OLD_SERVER_LIMIT = 5000                  # characters in an experiment tag's value, older servers
 DESCRIPTION_TAG = "mlflow.note.content"  # the experiment page shows it as its description
 SEARCH_TAG = "cxr.search"                # on the parent, its trials and evaluations: the search's name
 DEFAULT_UI = "http://127.0.0.1:5000"     # where `mlflow ui` serves by default
@@ -83,9 +111,23 @@ def state(searched: list[str]) -> dict:
     }
 
 
+def _deflate(text: str) -> str:
+    return DEFLATE + base64.b64encode(zlib.compress(text.encode())).decode("ascii")
+
+
+def tag_value(searched: list[str], now_ms: int) -> str:
+    """The view tag's value: the saved-view envelope, the view's own fields beside it for old UIs."""
+    view = state(searched)
+    envelope = {"name": NAME, "createdAt": now_ms, "updatedAt": now_ms, "state": _deflate(json.dumps(view))}
+    both = json.dumps({**view, **envelope})
+    return both if len(both) <= OLD_SERVER_LIMIT else json.dumps(envelope)
+
+
 def description(search: str, link: str) -> str:
     return (f"Latest search: **{search}**. [Open its runs and charts]({link}): trials grouped by search, "
-            f"best val_auc first, learning curves and searched values against val_auc. {MARK}")
+            f"best val_auc first, learning curves and searched values against val_auc. From the experiments "
+            f"list, MLflow 3.17 opens its GenAI pages: click **Model training** at the top of the sidebar, "
+            f"then **Views** > **{NAME}** for the same view. {MARK}")
 
 
 def note(old: str | None, ours: str) -> str:
