@@ -14,9 +14,9 @@ per setup is machine-readable:
     packing SETUP: k1_img_s=X best_img_s=Y gain=G at k=K compile=MODE peak_gib=M
 
 `--write` stores the figures in search/data/gpu_packing.json under the GPU's name, where
-`--trials-per-gpu auto` reads them (search/packing.py). `--smoke`: the same on the CPU with tiny
+`--trials-per-gpu auto` reads them (search/scheduling/packing.py). `--smoke`: the same on the CPU with tiny
 images, K = 1, 2 and no compile, to check the script runs (its figures mean nothing). Imports only
-`trainables` and `search.packing`, so it runs from a checkout with PYTHONPATH=.:
+`trainables` and `search.scheduling.packing`, so it runs from a checkout with PYTHONPATH=.:
 
     PYTHONPATH=. python benchmarks/gpu_packing.py --setups dualchexnet cb_focal --write
     PYTHONPATH=. python benchmarks/gpu_packing.py --smoke
@@ -155,7 +155,7 @@ def summary(setup: str, rows: dict) -> str:
 
 def write(setup: str, cfg: dict, rows: dict, path: Path) -> None:
     """Per compile mode, the setup's peak memory and images/s per K under the GPU's name."""
-    from search.packing import setup_key
+    from search.scheduling.packing import setup_key
 
     data = json.loads(path.read_text()) if path.exists() else {}
     gpu = torch.cuda.get_device_name(0)
@@ -169,7 +169,7 @@ def write(setup: str, cfg: dict, rows: dict, path: Path) -> None:
 
 
 def main(argv=None) -> None:
-    from search.packing import MEASURED
+    from search.scheduling.packing import MEASURED
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--setups", nargs="+", choices=sorted(SETUPS), default=["dualchexnet", "cb_focal"])

@@ -9,7 +9,7 @@ seed and writes every cell's val AUC per epoch to benchmarks/data/dualchexnet_cp
 The simulation (benchmarks/replay_sim.py) runs, for --runs seeds each: the grid with one seed per
 cell, random search + ASHA, TPE + ASHA as the runner had it (Optuna's default start-up of 10, cut
 trials told as COMPLETE, grace 1, eta 2, 6 trials, the best last value of any trial picked) and as
-it has it now (search/proposals.py), over
+it has it now (search/scheduling/proposals.py), over
 grace periods, reduction factors, budgets and confirmation. It prints per method the trial-epochs
 spent and the regret of the pick (the best cell's seed-mean val AUC minus the pick's), median and
 90th percentile. Confirmation counts in the trial-epochs. The last line is machine-readable.
@@ -34,14 +34,14 @@ from trainables.errors import UserError  # noqa: E402
 DATA = Path(__file__).resolve().parent / "data" / "dualchexnet_cpu_curves.csv"
 CPUS = 2   # the laptop the CPU profile is for: two trials at once
 # A no-argument run must end within 300 s on that laptop. Its wall time is about 28 s + 16 s per
-# trial-epoch (least squares over the six search runs of benchmarks/search_efficiency.py in README,
+# trial-epoch (least squares over the six search runs of benchmarks/search_efficiency.py, an earlier README,
 # 13-29 trial-epochs), so it affords about 16 trial-epochs.
 CPU_RUN_EPOCHS = 16
 
 
 def default_method() -> Method:
     """The no-argument dual_weights run, as the runner configures it (spaces/dualchexnet.py's CPU profile)."""
-    from search import proposals
+    from search.scheduling import proposals
     from search.runner import defaults
     from spaces.dualchexnet import SPEC
 

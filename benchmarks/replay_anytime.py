@@ -41,7 +41,7 @@ def methods(table: Table, samplers=("tpe", "random", "gp", "qmc")) -> list[Metho
 
 def noise_aware(table: Table) -> list[Method]:
     """The default with seeds as a fidelity instead of confirmation after the search: replicate rungs
-    of up to R more seeds keeping the top 1/eta (search/replicas.py), over the pool's seeds."""
+    of up to R more seeds keeping the top 1/eta (search/scheduling/replicas.py), over the pool's seeds."""
     default, most = real_default(table), len(table.pool_seeds) - 1
     return [default.with_(name=f"replicate rungs R={r} eta={eta}", confirm=0, replicates=r, replicate_eta=eta)
             for r in range(1, most + 1) for eta in (2, 3)]

@@ -2,7 +2,7 @@
 way HPO benchmarks measure schedulers (tabular benchmarks: every config of a grid or a design trained
 once per seed, every epoch kept).
 
-A simulated search proposes configs with the sampler the runner builds (search/proposals.py), maps
+A simulated search proposes configs with the sampler the runner builds (search/scheduling/proposals.py), maps
 each proposal to the nearest recorded config, and reads one recorded seed of it epoch by epoch: the
 seed the product's simulated trainable reads (search/simulation/trainable.py's `recorded_seed`), only
 from the table's pick pool. ASHA's decisions are Ray's own (`_Bracket`, as ASHAScheduler makes them);
@@ -27,8 +27,8 @@ import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from ray.tune.schedulers.async_hyperband import _Bracket
 
-from search import proposals
-from search.replicas import promoted
+from search.scheduling import proposals
+from search.scheduling.replicas import promoted
 from search.simulation.table import Param, Table
 from search.simulation.trainable import recorded_seed
 
@@ -48,7 +48,7 @@ def space(table: Table) -> dict:
 @dataclass(frozen=True)
 class Method:
     name: str
-    sampler: str = "tpe"         # tpe (search/proposals.py) | tpe-old (Optuna's defaults) | random | gp | qmc
+    sampler: str = "tpe"         # tpe (search/scheduling/proposals.py) | tpe-old (Optuna's defaults) | random | gp | qmc
     num_samples: int = 8
     grace: int = 1
     eta: int = 2
@@ -60,7 +60,7 @@ class Method:
     replicates: int = 0          # seeds as a fidelity: up to R more seeds per config while the search runs
     replicate_eta: int = 2       # ... each to the top 1/eta of the configs with as many seeds
     pick_any_epoch: bool = False  # the pick by last value over every trial, cut ones too (the runner before
-                                  # search/ranking.py); else over the trials that ran every epoch
+                                  # search/picking/ranking.py); else over the trials that ran every epoch
     patience: int = 0            # stop rule: end the search when this many configs in a row ran every epoch
     min_gain: float = 0.0        # ... without raising the best final value by more than this (0: no rule)
     retrain_share: float = 0.5   # confirmation may take at most this share of a budget (at_budget)
@@ -124,12 +124,12 @@ def replicate_pick(results: list[Result], max_t: int) -> int | None:
 
 def _sampler(m: Method, seed: int) -> optuna.samplers.BaseSampler:
     if m.sampler == "tpe-old":
-        return optuna.samplers.TPESampler(seed=seed)   # what the runner built before search/proposals.py
+        return optuna.samplers.TPESampler(seed=seed)   # what the runner built before search/scheduling/proposals.py
     return proposals.sampler(m.sampler, seed, m.num_samples, m.startup)
 
 
 class StopRule:
-    """The search's stop rules (search/stopping.py builds the same as a Tune Stopper): patience (no
+    """The search's stop rules (search/scheduling/stopping.py builds the same as a Tune Stopper): patience (no
     config that ran every epoch raised the best final value by more than `min_gain` in the last
     `patience`) and the paired test (the best config by mean over seeds beats the runner-up on the
     seeds both have, one-sided paired t-test p < `paired_p`; needs replicates)."""
@@ -237,7 +237,7 @@ def search(table: Table, m: Method, seed: int) -> Outcome:
 def pick(table: Table, m: Method, seed: int, results: list[Result]) -> Outcome:
     """The pick from the results a search got (all of them, or those its budget paid for): the best
     trial trained to the end, confirmed where `m` says; where none was, the furthest-trained best (the
-    runner's ranking, search/ranking.py)."""
+    runner's ranking, search/picking/ranking.py)."""
     last = {r.trial: r for r in results}      # each trial's last report: where it finished or was cut
     finished = [(r.value, r.trial) for r in last.values() if r.epoch >= table.max_t]
     if m.pick_any_epoch:

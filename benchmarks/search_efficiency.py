@@ -36,7 +36,7 @@ SCRIPT = ROOT / "search" / "dual_weights.py"
 
 import yaml  # noqa: E402
 
-from search.ranking import rank_key  # noqa: E402
+from search.picking.ranking import rank_key  # noqa: E402
 from search.tracking.store import BEST_CONFIG_FILE  # noqa: E402
 
 
@@ -96,7 +96,7 @@ def latest(epochs: list) -> dict:
 
 
 def pick(epochs: list) -> float:
-    """The val AUC of the search's pick, ranked as best_config.yaml ranks trials (search/ranking.py:
+    """The val AUC of the search's pick, ranked as best_config.yaml ranks trials (search/picking/ranking.py:
     trained further first, then val AUC)."""
     return max(rank_key(*last) for last in latest(epochs).values())[1]
 

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 import yaml
 from mlflow.tracking import MlflowClient
 
-from search import ranking
+from search.picking import ranking
+from search.console import say
 from search.simulation import trainable as simulation
 from search.storage import local_dir
 from search.tracking import callback, view
 from search.tracking.store import BEST_CONFIG_FILE, absolute_uri
-from search.trial_state import error_line
+from search.scheduling.trial_state import error_line
 from trainables.errors import UserError, one_line
 
 METRIC = "val_auc"
@@ -34,7 +35,7 @@ class Finished:
 
 @dataclass(frozen=True)
 class ConfirmPlan:
-    """--confirm K --confirm-seeds S, and what a second Tune run needs (search/confirm_runs.py)."""
+    """--confirm K --confirm-seeds S, and what a second Tune run needs (search/picking/confirm_runs.py)."""
     top: int
     seeds: int
     seed: int            # the search's seed; confirmation uses seed+1..seed+S
@@ -45,6 +46,7 @@ class ConfirmPlan:
     tracking_dir: str
     drain_timeout: float
     replicated: bool = False   # --replicates without --confirm: the pick among the configs with the most seeds
+    verbose: bool = False      # --verbose: Tune's own console instead of the live view (search/console.py)
 
 
 def trial_error(result) -> str:
@@ -56,26 +58,31 @@ def summarize(results, done: Finished):
     """Counts, errors and the best config, printed; the best config also to best_config.yaml. -> the best result."""
     ok = [r for r in results if not r.error and ranking.scored(r.metrics)]
     best = max(ok, key=lambda r: ranking.result_key(r.metrics)) if ok else None
-    print(f"\n{len(results)} trials, {len(ok)} reported, {len(results) - len(ok)} errored.")
+    errored = sum(1 for r in results if r.error)
+    unscored = len(results) - len(ok) - errored   # stopped (--time-budget, --patience) before an epoch ended
+    say(f"\n{len(results)} trials, {len(ok)} reported, {errored} errored"
+        + (f", {unscored} stopped before their first epoch." if unscored else "."))
     errors = sorted({trial_error(r) for r in results if r.error})
     for message in errors[:5]:
-        print(f"  trial error: {message}")
+        say(f"  trial error: {message}")
     if best is None:
         budget = f"--time-budget {done.time_budget:g} s may have run out before the first epoch: raise it; " \
             if done.time_budget else ""
         raise UserError(f"no trial reported val_auc ({'; '.join(errors[:3]) or 'no error recorded'}); {budget}"
                         f"details in {done.exp_path}")
     worst = min(ok, key=lambda r: r.metrics[METRIC])
-    print(f"best val_auc {best.metrics[METRIC]:.4f} at epoch {best.metrics.get('epoch', '?')} (of the trials trained "
-          f"furthest; worst of all {worst.metrics[METRIC]:.4f}); best config:")
-    print(yaml.safe_dump(best.config, sort_keys=False))
+    # "best" ranks the trials trained furthest first (search/picking/ranking.py), as the top list below does
+    say(f"best val_auc {best.metrics[METRIC]:.4f} at epoch {best.metrics.get('epoch', '?')}, first in the top list "
+        f"below (worst of all {worst.metrics[METRIC]:.4f})")
     if done.simulated:
-        print(f"simulated search: {simulation.note(done.simulated)}")
+        say(f"simulated search: {simulation.note(done.simulated)}")
     out = local_dir(done.exp_path, BEST_CONFIG_FILE)
     if out:
         out.write_text(yaml.safe_dump({"config": best.config, "metrics": {METRIC: best.metrics[METRIC]},
                                        **simulated_note(done)}, sort_keys=False))
-        print(f"best config written to {out}")
+        say(f"best config: {out}")
+    else:   # object storage: the parent run's copy is the one to read
+        say(f"best config: the parent run's {BEST_CONFIG_FILE} in MLflow")
     return best
 
 
@@ -87,43 +94,48 @@ def write_report(client: MlflowClient, parent, done: Finished) -> None:
     try:
         made = build(client, parent, out)
     except Exception as err:  # the search itself is done and logged: a figure must not turn it into a failure
-        print(f"warning: no report ({one_line(err)}); retry with: python -m search.report "
+        say(f"warning: no report ({one_line(err)}); retry with: python -m search.report "
               f"--tracking-uri {client.tracking_uri} --experiment {done.experiment}")
         return
-    print(made.summary)
+    say(made.summary)
     for w in made.warnings:
-        print(f"warning: {w}")
-    where = f"{out / 'report.html'} and " if out else ""
-    print(f"report: {where}the parent run's artifacts (report.html, learning_curves.png, param_importance.png, ...)")
+        say(f"warning: {w}")
+    figures = "with its figures (learning_curves.png, param_importance.png, ...)"
+    if out:
+        say(f"report: {out / 'report.html'}")
+        say(f"  also in MLflow, {figures}")
+    else:
+        say(f"report: report.html among the parent run's artifacts, {figures}")
 
 
 def print_browse(client: MlflowClient, done: Finished) -> None:
     """The link to the search's view (search/tracking/view.py); for a local store, the command that serves it."""
     uri = client.tracking_uri
     if not view.is_server(uri):
-        print(f"browse: mlflow ui --backend-store-uri {uri}   then open the search's runs and charts:")
+        say(f"browse: mlflow ui --backend-store-uri {uri}")
+        say("  then open the search's runs and charts:")
     else:
-        print("browse: the search's runs and charts:")
+        say("browse: the search's runs and charts:")
     exp = client.get_experiment_by_name(done.experiment)
-    print(f"  {view.url(view.ui_base(uri), exp.experiment_id if exp else '')}")
+    say(view.url(view.ui_base(uri), exp.experiment_id if exp else ''))   # whole and alone: a terminal links it
 
 
 def confirm_best(results, client: MlflowClient, parent, done: Finished, plan: ConfirmPlan):
     """The top configs re-trained with other seeds, the pick by mean recorded on the parent run and in
     best_config.yaml; -> the parent run as it is now (None when there was nothing to confirm)."""
-    from search import confirm_runs, confirmation
+    from search.picking import confirm_runs, confirmation
     from search.report.data import trial_runs
     from search.tracking.callback import Delivery, ParentRun
 
     cands = confirm_runs.candidates(results, plan.top, plan.max_epochs)
     if not cands:
-        print("confirmation: no trial ran every epoch, nothing to confirm")
+        say("confirmation: no trial ran every epoch, nothing to confirm")
         return None
     seeds = confirmation.other_seeds(plan.seed, plan.seeds)
-    most = max(len(c.values) for c in cands)    # seeds a config got in the replicate rungs (search/replicas.py)
+    most = max(len(c.values) for c in cands)    # seeds a config got in the replicate rungs (search/scheduling/replicas.py)
     if plan.replicated:    # the seeds they have: nothing is trained after the search
         cands, seeds = [c for c in cands if len(c.values) == most], confirmation.other_seeds(plan.seed, most - 1)
-        print(f"\nreplicate rungs (--replicates): {len(cands)} config(s) reached {most} seed(s), the pick by mean")
+        say(f"\nreplicate rungs (--replicates): {len(cands)} config(s) reached {most} seed(s), the pick by mean")
     elif most - 1 > plan.seeds:   # compared on the same seeds: each gets as many as the most replicated one
         seeds = confirmation.other_seeds(plan.seed, most - 1)
     runs = {r.data.tags.get("cxr.trial_id"): r for r in trial_runs(client, parent)}
@@ -132,16 +144,17 @@ def confirm_best(results, client: MlflowClient, parent, done: Finished, plan: Co
     origins = {confirm_runs.config_key(c.config): (runs[c.trial_id].info.run_id, c.name) for c in cands
                if c.trial_id in runs}
     if not plan.replicated:
-        print(f"\nconfirming the top {len(cands)} config(s) with seeds {seeds} (--confirm, --confirm-seeds)")
+        say(f"\nconfirming the top {len(cands)} config(s) with seeds {seeds} (--confirm, --confirm-seeds)")
     tracking = plan.tracking_dir
     callback = confirm_runs.ConfirmationCallback(
         Delivery(done.tracking_uri, done.experiment, pending_path=f"{tracking}/mlflow_pending_confirm.jsonl",
                  journal_path=f"{tracking}/mlflow_events_confirm.jsonl", drain_timeout=plan.drain_timeout),
         ParentRun(name=parent.info.run_name), plan.max_epochs, parent.info.run_id, origins)
     name = f"{plan.name}-confirm"
-    confirm_runs.run(cands, seeds, plan.trainable, callback, f"{plan.storage.rstrip('/')}/{name}", name, plan.storage)
+    confirm_runs.run(cands, seeds, plan.trainable, callback, f"{plan.storage.rstrip('/')}/{name}", name, plan.storage,
+                     plan.verbose)
     verdict = confirmation.judge(cands)
-    print(f"confirmation: pick {verdict.pick.name}, mean val_auc {verdict.pick.mean:.4f} (the report's summary "
+    say(f"confirmation: pick {verdict.pick.name}, mean val_auc {verdict.pick.mean:.4f} (the report's summary "
           "below has every confirmed config)")
     record_pick(client, parent, runs, verdict, done)
     return client.get_run(parent.info.run_id)
@@ -154,7 +167,7 @@ def simulated_note(done: Finished) -> dict:
 def record_pick(client: MlflowClient, parent, runs: dict, verdict, done: Finished) -> None:
     """The confirmed pick as the search's best: parent tags, best_config.yaml (file and artifact), and
     each confirmed trial's mean and rank, which search.export orders by."""
-    from search import confirmation
+    from search.picking import confirmation
 
     for rank, c in enumerate(verdict.ranked, 1):
         if c.trial_id in runs:
@@ -175,7 +188,7 @@ def record_pick(client: MlflowClient, parent, runs: dict, verdict, done: Finishe
     out = local_dir(done.exp_path, BEST_CONFIG_FILE)
     if out:
         out.write_text(text)
-        print(f"confirmed pick written to {out}")
+        say(f"confirmed pick written to {out}")
 
 
 def evaluate_best(client: MlflowClient, parent, done: Finished) -> list[dict]:
@@ -202,24 +215,24 @@ def after_search(results, done: Finished, export_to: str | None = None, evaluate
     summarize(results, done)
     left = callback.undelivered
     if left["path"]:
-        print(f"MLflow: {left['count']} event(s) undelivered; after `python -m search.sync {left['path']}` "
+        say(f"MLflow: {left['count']} event(s) undelivered; after `python -m search.sync {left['path']}` "
               f"the search is in experiment '{done.experiment}'. --export/--evaluate/--confirm need those runs: "
               "run search.export / search.evaluate, or the search again with --resume --confirm K, after the sync.")
         return results
     client = MlflowClient(absolute_uri(done.tracking_uri))
-    print(f"MLflow: experiment '{done.experiment}' at {client.tracking_uri}")
+    say(f"MLflow: experiment '{done.experiment}' at {client.tracking_uri}")
     parent = search_parent(client, done.experiment, done.exp_path)
     if parent is not None and confirm is not None and confirm.top > 0:
         parent = confirm_best(results, client, parent, done, confirm) or parent
     if parent is None:
-        print(f"warning: no parent run tagged with {done.exp_path}; no report")
+        say(f"warning: no parent run tagged with {done.exp_path}; no report")
     else:
         write_report(client, parent, done)
     print_browse(client, done)
     if export_to:
         from search.export import export
         written = export(client.tracking_uri, done.experiment, top=3, out=export_to)
-        print(f"exported {len(written)} config(s) to {export_to}"
+        say(f"exported {len(written)} config(s) to {export_to}"
               + (f"; their {simulation.note(done.simulated)}" if done.simulated else ""))
     if evaluate:
         if parent is None:

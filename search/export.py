@@ -16,7 +16,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 import spaces
-from search.confirmation import MEAN_TAG
+from search.picking.confirmation import MEAN_TAG
 from search.simulation import trainable as simulation
 from search.tracking.check import check_tracking
 from search.tracking.store import add_tracking_flag

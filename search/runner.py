@@ -20,20 +20,22 @@ from ray.tune.search.sample import Domain
 import search
 import spaces
 import trainables
-from search import packing, proposals, search_space
+from search import search_space
+from search.scheduling import packing, proposals
 from search.after_search import ConfirmPlan, Finished, after_search
+from search.console import LiveView, old_reporter, quiet_libraries, rungs, say, tune_console
 from search.flags import parse_args
-from search.resources import GIB, autoscaling, check_resources
+from search.scheduling.resources import GIB, autoscaling, check_resources
 from search.simulation import trainable as simulation
 from search.simulation.table import Table
 from search.storage import is_remote, latest_search
 from search.tracking.callback import Delivery, MLflowSearchCallback, ParentRun
 from search.tracking.check import check_tracking
 from search.tracking.space import to_json
-from search.oom_retry import PackedASHA
-from search.replicas import ReplicatingSearch
-from search.stopping import PatienceStopper
-from search.trial_state import (AshaState, LimitedSearch, NoRetryOnUserError, ResumableOptunaSearch,
+from search.scheduling.oom_retry import PackedASHA
+from search.scheduling.replicas import ReplicatingSearch
+from search.scheduling.stopping import PatienceStopper
+from search.scheduling.trial_state import (AshaState, LimitedSearch, NoRetryOnUserError, ResumableOptunaSearch,
                                 ResumableSearchGenerator)
 from spaces import DEMO_TIME_BUDGET, SearchSpec
 from trainables.config import flatten, merge, resolve
@@ -145,7 +147,7 @@ def pick_profile(spec: SearchSpec, args) -> dict:
 #   cells at chance and its cuts set the 90th-percentile regret; they paid only on cb_focal's, whose
 #   epoch 1 ranks the learning rate. --grace-period brings them back; the report gives each rung's rank
 #   agreement for the user's own search.
-# - Random search: TPE, GPSampler and QMC did not beat it at every budget (search/proposals.py).
+# - Random search: TPE, GPSampler and QMC did not beat it at every budget (search/scheduling/proposals.py).
 # - Confirmation of the top configs with 2 other seeds when it fits in a fifth of the trainings (K x 2
 #   <= num_samples / 4, K of 2-3; one confirmed config cannot change the pick): re-training a few
 #   configs cuts the winner's curse at large budgets, and costs too many configs searched at small ones.
@@ -188,7 +190,7 @@ def fill_defaults(spec: SearchSpec, profile: dict, args, max_epochs: int | None 
 
 
 def trial_resources(args, param_space: dict) -> tuple[dict, dict | None]:
-    """What each trial asks Ray for, checked against the nodes there are (search/resources.py), and
+    """What each trial asks Ray for, checked against the nodes there are (search/scheduling/resources.py), and
     with --trials-per-gpu what a packed trial that ran out of GPU memory gets for its retry."""
     connect_ray()
     alone = None
@@ -256,7 +258,7 @@ MLFLOW_CALL_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUE
 
 def new_tuner(spec: SearchSpec, args, trainable, param_space: dict, warm: list, callback, name: str, storage: str,
               num_samples: int, max_epochs: int, alone: dict | None = None) -> tune.Tuner:
-    """`alone`: what a packed trial that ran out of GPU memory gets for its retry (search/oom_retry.py)."""
+    """`alone`: what a packed trial that ran out of GPU memory gets for its retry (search/scheduling/oom_retry.py)."""
     limit = concurrency(args, num_samples)
     searcher = None
     if not args.grid:
@@ -266,7 +268,7 @@ def new_tuner(spec: SearchSpec, args, trainable, param_space: dict, warm: list, 
             points_to_evaluate=warm, max_t=max_epochs)
         inner = ReplicatingSearch(optuna_search, args.replicates, args.replicate_eta, max_epochs, args.seed) \
             if args.replicates else optuna_search
-        # Tune ignores max_concurrent_trials beside a SearchGenerator (search/trial_state.py)
+        # Tune ignores max_concurrent_trials beside a SearchGenerator (search/scheduling/trial_state.py)
         searcher = ResumableSearchGenerator(LimitedSearch(inner, max_concurrent=limit) if limit else inner)
     stopper = PatienceStopper(args.patience, args.min_gain, max_epochs) if args.patience and not args.grid else None
     callback.stopper = stopper
@@ -280,15 +282,16 @@ def new_tuner(spec: SearchSpec, args, trainable, param_space: dict, warm: list, 
             time_budget_s=args.time_budget),
         run_config=tune.RunConfig(
             name=name, storage_path=storage, stop=stopper,
-            callbacks=[callback, AshaState(scheduler), NoRetryOnUserError(), packing.PeakRecorder()],
+            callbacks=[callback, AshaState(scheduler), NoRetryOnUserError(), packing.PeakRecorder(),
+                       *([] if args.verbose else [LiveView(callback, num_samples, max_epochs, rungs(
+                           args.grace_period, args.reduction_factor, max_epochs))])],
             # retries are for lost nodes and preemption; user errors end a trial at once (trial_state.py)
             failure_config=tune.FailureConfig(max_failures=2),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=keep_checkpoints(args)),
-            progress_reporter=tune.CLIReporter(
-                metric_columns=["epoch", "val_auc", "val_loss", "train_loss", "images_per_s"],
-                parameter_columns=spec.columns, max_report_frequency=15, sort_by_metric=True,
-                metric=METRIC, mode=MODE),
-            verbose=1))
+            progress_reporter=old_reporter(args.verbose, metric_columns=[
+                "epoch", "val_auc", "val_loss", "train_loss", "images_per_s"], parameter_columns=spec.columns,
+                max_report_frequency=15, sort_by_metric=True, metric=METRIC, mode=MODE),
+            verbose=1 if args.verbose else 0))
 
 
 def keep_checkpoints(args) -> int | None:
@@ -302,7 +305,7 @@ def keep_checkpoints(args) -> int | None:
 
 
 def concurrency(args, num_samples: int) -> int | None:
-    """--max-concurrent, else search/proposals.py's rule (a grid has nothing to learn from: no limit)."""
+    """--max-concurrent, else search/scheduling/proposals.py's rule (a grid has nothing to learn from: no limit)."""
     if args.max_concurrent:
         return args.max_concurrent
     return None if args.grid else proposals.default_concurrency(num_samples)
@@ -322,13 +325,15 @@ def pending_trials(resources: dict, limit: int | None) -> int | None:
     return min(limit, max(2, math.floor(fits)))
 
 
-def fit(tuner: tune.Tuner, pending: int | None = None):
-    """tuner.fit() under MLFLOW_CALL_LIMITS and `pending` (pending_trials); a value the user set is kept."""
+def fit(tuner: tune.Tuner, pending: int | None = None, verbose: bool = False):
+    """tuner.fit() under MLFLOW_CALL_LIMITS, `pending` (pending_trials) and the console `verbose` asks for
+    (search/console.py); a value the user set is kept."""
     limits = {**MLFLOW_CALL_LIMITS, **({"TUNE_MAX_PENDING_TRIALS_PG": str(pending)} if pending else {})}
     saved = {k: os.environ.get(k) for k in limits}
     os.environ.update({k: v for k, v in limits.items() if saved[k] is None})
     try:
-        return tuner.fit()
+        with tune_console(verbose):
+            return tuner.fit()
     finally:
         for k, v in saved.items():
             if v is None:
@@ -398,6 +403,7 @@ def trainable_for(args, table: Table | None):
 @cli
 def main(spec: SearchSpec, argv=None):
     args = parse_args(spec, argv)
+    quiet_libraries(args.verbose)
     profile = pick_profile(spec, args)
     table = read_table(spec, args, profile)
     num_samples = 1 if args.grid else (args.num_samples or profile.get("num_samples", 20))
@@ -419,6 +425,7 @@ def main(spec: SearchSpec, argv=None):
         resolve_root(args.data)  # the embedded set is generated (forking workers) before Ray starts threads here
     # Resources before the image cache: a request no node can meet must not wait for it.
     resources, alone = trial_resources(args, param_space)
+    quiet_libraries(args.verbose)   # again, now that Ray has started
     trainable = tune.with_resources(trainable_for(args, table), resources)
     data = prepare_data(args.data, param_space) if table is None else {"root": None, "splits": None}
     param_space["data"]["root"] = data["root"]
@@ -438,10 +445,14 @@ def main(spec: SearchSpec, argv=None):
         # --replicates alone: the configs that reached the most seeds, by mean; nothing more is trained
         top, seeds = (args.confirm, args.confirm_seeds) if args.confirm else (num_samples, args.replicates)
         plan = ConfirmPlan(top, seeds, args.seed, max_epochs, trainable, storage, name, str(tracking_dir),
-                           args.tracking_drain_timeout, replicated=not args.confirm)
+                           args.tracking_drain_timeout, replicated=not args.confirm, verbose=args.verbose)
     finished = Finished(exp_path, args.tracking_uri, args.experiment_name, table.source if table else None,
                         args.time_budget)
-    return after_search(fit(tuner, pending_trials(resources, concurrency(args, num_samples))), finished,
+    say(f"{'resuming' if args.resume else 'search'} {name}: {num_samples} trial(s) of up to {max_epochs} epoch(s)"
+        + (f", at most {args.time_budget:g} s" if args.time_budget else ""))
+    say(f"  Ray results and checkpoints: {exp_path}")
+    results = fit(tuner, pending_trials(resources, concurrency(args, num_samples)), args.verbose)
+    return after_search(results, finished,
                         export_to=args.export, evaluate=args.evaluate, confirm=plan)
 
 

@@ -16,7 +16,7 @@ from trainables.data.cache import usable_cpus
 from trainables.errors import UsageError
 
 STATE_FILE = "state.pt"
-# The result key a trial reports a deterministic failure under (search/trial_state.py reads it).
+# The result key a trial reports a deterministic failure under (search/scheduling/trial_state.py reads it).
 ERROR_KEY = "cxr_error"
 # The result key of the data a trial trained and validated on (trainables/data/fingerprint.py), in
 # its first report of a session; search/tracking/callback.py logs it as MLflow dataset inputs.
@@ -52,7 +52,7 @@ class TuneReporter:
 
     def fail(self, message: str) -> None:
         """Tell the driver this trial fails for a reason a retry would meet again (see
-        search/trial_state.py); NaN val_auc, because Tune's searchers read that key."""
+        search/scheduling/trial_state.py); NaN val_auc, because Tune's searchers read that key."""
         from ray import tune
 
         tune.report({ERROR_KEY: message, "val_auc": float("nan")})

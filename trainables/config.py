@@ -46,7 +46,7 @@ DEFAULTS = {
     "train": {
         "max_epochs": 20,
         "seed": 0,
-        # k: the search's k-th re-training of a config with seed + k (search/replicas.py); 0: a
+        # k: the search's k-th re-training of a config with seed + k (search/scheduling/replicas.py); 0: a
         # proposal. Training ignores it; ASHA, Optuna, MLflow and the report read it.
         "replica": 0,
         "iterative": False,

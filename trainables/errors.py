@@ -39,12 +39,26 @@ def cli(main):
     return wrapper
 
 
+class DefaultOnce(argparse.HelpFormatter):
+    """Help that states each default once: a flag's own text where it says "default", else
+    "(default: X)" from the value, and nothing for None or a switch (argparse's
+    ArgumentDefaultsHelpFormatter prints "(default: None)" after "default: the profile's")."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        unstated = action.default is None or action.default is False or action.default == argparse.SUPPRESS
+        if "default" in text.lower() or unstated or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)" if text else "default: %(default)s"
+
+
 class Parser(argparse.ArgumentParser):
     """argparse whose errors are UserErrors, so `cli` prints them as one line like any other.
     No abbreviated flags: a typo such as --num-sample must not pass for --num-samples."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", DefaultOnce)
         super().__init__(*args, **kwargs)
 
     def error(self, message):

@@ -102,7 +102,7 @@ class SystemSampler:
 
 def gpu_peak(device) -> dict:
     """The trial's peak GPU memory so far (what its tensors held at most; the CUDA context and the
-    allocator's cache come on top): what `--trials-per-gpu auto` sizes packing by (search/packing.py)."""
+    allocator's cache come on top): what `--trials-per-gpu auto` sizes packing by (search/scheduling/packing.py)."""
     import torch
 
     if getattr(device, "type", str(device)) != "cuda":

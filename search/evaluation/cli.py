@@ -33,8 +33,7 @@ DEFAULT_EXPERIMENT = "cxr-evaluations"  # where a config with no MLflow trial be
 
 
 def parser() -> Parser:
-    p = Parser(description=__doc__.splitlines()[0],
-               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = Parser(description=__doc__.splitlines()[0])
     p.add_argument("source", nargs="?", help="an exported YAML (or any trial config YAML), or a trial's MLflow run id")
     p.add_argument("--experiment", help="evaluate this search's top trials (by final val_auc) instead of SOURCE")
     p.add_argument("--top", type=at_least(1), default=1, help="with --experiment: how many trials")

@@ -15,6 +15,7 @@ import numpy as np
 from mlflow.tracking import MlflowClient
 
 import spaces
+from search.console import say
 from search.evaluation import comparison, roc_plot
 from search.evaluation.candidates import Candidate, read_state
 from search.evaluation.scoring import score_split
@@ -89,7 +90,7 @@ def evaluate_all(found: list[Candidate], args, client: MlflowClient) -> list[dic
     results = [evaluate(c, args, client) for c in found]
     for r in results:
         table = [line for line in r["markdown"].splitlines() if line.startswith("|")]
-        print(f"\n{r['name']}: test AUC {r['scores'].mean:.4f}; files in {r['out']}; MLflow run {r['run_id']}")
+        say(f"\n{r['name']}: test AUC {r['scores'].mean:.4f}; MLflow run {r['run_id']}; files in {r['out']}")
         print("\n".join(table))
     print(f"\nevaluated {len(results)} trial(s) in {time.perf_counter() - start:.0f} s")
     return results

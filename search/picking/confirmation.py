@@ -3,7 +3,7 @@
 The differences between a search's top configs are often smaller than what the training seed alone
 moves val AUC (the same DualCheXNet config ends at 0.739 with one seed and 0.656 with another on the
 CPU profile), so one seed decides nothing. `--confirm K --confirm-seeds S` trains each of the top K
-configs (trials that ran every epoch, best first by search/ranking.py) for the full schedule with
+configs (trials that ran every epoch, best first by search/picking/ranking.py) for the full schedule with
 seeds seed+1..seed+S, as child runs of the search tagged `cxr.role=confirmation` and `cxr.confirms`
 (the original trial's run id). Each config then has 1+S values; its mean and a 95 % Student-t
 interval are shown, and the pick is the best mean.

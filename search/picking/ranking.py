@@ -3,7 +3,7 @@ the confirmation's candidates): trials trained further rank first, then by val A
 
 A trial ASHA cut at epoch 2 is not compared with one trained for 6 by their last values: its
 value is from a lower fidelity. This is also how Optuna's TPE orders pruned trials against
-finished ones (search/trial_state.py tells it which are which).
+finished ones (search/scheduling/trial_state.py tells it which are which).
 """
 import math
 

@@ -1,4 +1,4 @@
-"""The confirmation of a search's top configs, read back from MLflow (search/confirmation.py computes it)."""
+"""The confirmation of a search's top configs, read back from MLflow (search/picking/confirmation.py computes it)."""
 from __future__ import annotations
 
 import math
@@ -6,13 +6,13 @@ import math
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from search import confirmation
+from search.picking import confirmation
 from search.report.data import REPLICA_PARAM, Search, trial_runs
 
 
 def verdict(client: MlflowClient, parent: Run, search: Search) -> confirmation.Verdict | None:
     """Each confirmed or replicated trial's val AUC per seed (its own seed from the search, the others
-    from its confirmation runs and its replicates, search/replicas.py), judged; with replicates, among
+    from its confirmation runs and its replicates, search/scheduling/replicas.py), judged; with replicates, among
     the configs with the most seeds, as the search picks; None if the search confirmed nothing."""
     per_trial: dict[str, dict[int, float]] = {}
     for run in trial_runs(client, parent, role=confirmation.ROLE):

@@ -18,7 +18,7 @@ from mlflow.tracking import MlflowClient
 from optuna.distributions import BaseDistribution
 from optuna.importance import FanovaImportanceEvaluator
 
-from search.ranking import rank_key
+from search.picking.ranking import rank_key
 from search.tracking.space import from_json, infer, typed
 from search.tracking.store import SPACE_FILE, quiet_artifacts
 from trainables.errors import UserError
@@ -27,8 +27,8 @@ MIN_TRIALS_FOR_IMPORTANCE = 5
 # Trials that reported a val_auc Optuna was told of (ASHA-stopped ones as pruned, at their cut).
 SCORED = ("completed", "stopped_early", "out_of_time", "search_stopped")   # out_of_time: stopped by
 # --time-budget; search_stopped: running when --patience ended the search
-REPLICA_PARAM = "train.replica"   # search/replicas.py
-RANK_TAG = "cxr.confirmed_rank"   # search/confirmation.py (not imported: scipy stays out of the report's load)
+REPLICA_PARAM = "train.replica"   # search/scheduling/replicas.py
+RANK_TAG = "cxr.confirmed_rank"   # search/picking/confirmation.py (not imported: scipy stays out of the report's load)
 
 
 @dataclass
@@ -43,7 +43,7 @@ class Trial:
     warm: bool
     started: int
     metric_keys: tuple[str, ...] = ()   # every metric the run logged (search/report/cost.py picks the GPU ones)
-    rank: int | None = None   # its rank by mean over seeds, where the search confirmed it (search/confirmation.py)
+    rank: int | None = None   # its rank by mean over seeds, where the search confirmed it (search/picking/confirmation.py)
 
     def at(self, epoch: int) -> float | None:
         """val AUC at `epoch` (None if the trial did not get there)."""
@@ -59,7 +59,7 @@ class Search:
     parent: Run
     trials: list[Trial]
     dists: dict[str, BaseDistribution]   # the searched keys, in the run names' order
-    # replicate rungs' runs (search/replicas.py: a config again with seed + k), kept out of `trials`:
+    # replicate rungs' runs (search/scheduling/replicas.py: a config again with seed + k), kept out of `trials`:
     # never cut and a repeat of a config, they would skew the rungs' and the importance's figures
     replicas: list[Trial] = field(default_factory=list)
 
@@ -74,7 +74,7 @@ class Search:
         return [t for t in self.trials if t.status in SCORED and t.val_auc is not None]
 
     def ranked(self) -> list[Trial]:
-        """Best first, as the search picks (search/ranking.py): further trained first, then by val AUC."""
+        """Best first, as the search picks (search/picking/ranking.py): further trained first, then by val AUC."""
         return sorted(self.scored(), key=lambda t: rank_key(t.epochs, t.val_auc), reverse=True)
 
     def comparable(self, minimum: int) -> tuple[int | None, list[tuple[Trial, float]]]:

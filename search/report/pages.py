@@ -74,7 +74,7 @@ def budget_lines(search) -> list[str]:
     if search.param("search.profile") == "cpu" and len(search.trials) <= 4:
         lines.append("a demo: this few trials on the embedded set show how a search runs, not which config is best "
                      "(one seed moves val AUC about as much as configs differ); a search that picks needs more "
-                     "trials, more seeds and real data (README, How the search decides)")
+                     "trials, more seeds and real data (docs/search.md)")
     return lines
 
 

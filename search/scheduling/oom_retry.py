@@ -1,6 +1,6 @@
 """A packed trial that runs out of GPU memory is retried alone, from its checkpoint.
 
-Trials sharing a GPU (search/packing.py) share its memory with no fence between them: a trial
+Trials sharing a GPU (search/scheduling/packing.py) share its memory with no fence between them: a trial
 whose neighbours happen to peak together can run out of it although it fits alone. That is not
 a property of its config, so it is neither a failure to report nor one to repeat as it was: Tune
 retries it (FailureConfig.max_failures), and this scheduler first gives the retry a whole GPU.
@@ -18,7 +18,7 @@ import os
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler
 
-from search.replicas import replica_of
+from search.scheduling.replicas import replica_of
 
 OOM_MARKERS = ("outofmemoryerror", "cuda out of memory", "cuda error: out of memory")
 
@@ -45,7 +45,7 @@ class PackedASHA(ASHAScheduler):
         self.retried: dict[str, dict] = {}
 
     def on_trial_result(self, tune_controller, trial: Trial, result: dict) -> str:
-        # a replicate (search/replicas.py) re-trains a config that already ran every epoch: its seed
+        # a replicate (search/scheduling/replicas.py) re-trains a config that already ran every epoch: its seed
         # is the fidelity measured, not its epochs, and its values stay out of the rungs
         if replica_of(trial.config):
             return self.CONTINUE

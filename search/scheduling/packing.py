@@ -4,7 +4,7 @@ At the papers' batch sizes a train step is bound by kernel launches, not arithme
 leaves most of a GPU idle; trials sharing it fill the gaps. Ray shares a GPU by fractions (a trial
 asking for 1/N of one gets CUDA_VISIBLE_DEVICES of a GPU it shares with N-1 others) but does not
 divide its memory: N is sized here from the trial's measured peak memory, and a trial that still
-runs out of it is retried alone (search/oom_retry.py).
+runs out of it is retried alone (search/scheduling/oom_retry.py).
 
 `auto` takes, in order: the K with the most images/s among those measured on this GPU model
 (benchmarks/gpu_packing.py's table, shipped in search/data/gpu_packing.json), else as many as the

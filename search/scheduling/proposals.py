@@ -13,7 +13,7 @@ functions), and the numbers in them come from that replay (docs/replay.md).
   learning rate with the backbones), which Optuna reports as better for single-objective search.
 - **Constant liar**: a proposal made while other trials run treats them as bad, so concurrent
   proposals spread out instead of all landing on the current optimum.
-- **Trials ASHA stopped reach TPE as PRUNED** with their per-epoch values (search/trial_state.py):
+- **Trials ASHA stopped reach TPE as PRUNED** with their per-epoch values (search/scheduling/trial_state.py):
   TPE ranks them below every finished trial, among themselves by how far they got and their value
   there, instead of comparing an epoch-1 value with an epoch-6 one.
 - **Concurrency.** Every proposal made before any result is back is a random one in effect. By

@@ -1,6 +1,6 @@
 """Seeds as a fidelity: replicate rungs (asynchronous successive halving over seeds), in the search.
 
-One seed moves a config's val AUC about as much as configs differ (README, the replay), so a pick
+One seed moves a config's val AUC about as much as configs differ (docs/replay.md), so a pick
 from one seed per config is partly a pick of a seed. Here a config that ran every epoch is
 re-trained with the next seed (the search's seed + 1, + 2, ...: the seeds `--confirm` uses, so
 configs are compared on the same seeds) while the search goes on, when its mean over the seeds it
@@ -26,7 +26,7 @@ from collections import deque
 import numpy as np
 from ray.tune.search import Searcher
 
-from search.ranking import METRIC, scored
+from search.picking.ranking import METRIC, scored
 from trainables.config import flatten, unflatten
 
 REPLICA = "replica"   # config["train"][REPLICA]: 0 for a proposal, k for its k-th replicate
@@ -96,7 +96,7 @@ class ReplicatingSearch(Searcher):
 
     def _identify(self, trial_id: str, result: dict | None) -> tuple[str | None, int]:
         """(the proposal's trial id, k) of a trial. A driver stopped while saving can leave trials the
-        restored state does not know (search/trial_state.py): their flattened config says what they are;
+        restored state does not know (search/scheduling/trial_state.py): their flattened config says what they are;
         an unknown proposal's config is kept so it can be replicated, an unknown replicate is matched to
         its proposal by config (None if none matches)."""
         if trial_id in self.origin:

@@ -20,8 +20,8 @@ import math
 
 from ray.tune.stopper import Stopper
 
-from search.ranking import METRIC
-from search.replicas import replica_of
+from search.picking.ranking import METRIC
+from search.scheduling.replicas import replica_of
 
 
 class PatienceStopper(Stopper):

@@ -45,9 +45,9 @@ from ray.tune.search import ConcurrencyLimiter, SearchGenerator
 from ray.tune.search.optuna import OptunaSearch
 
 from trainables.checkpoints import ERROR_KEY
+from trainables.errors import one_line
 
 EPOCH = "epoch"  # what the trainable reports per epoch, and ASHA's time attribute
-from trainables.errors import one_line
 
 logger = logging.getLogger(__name__)
 

@@ -30,14 +30,14 @@ from pathlib import Path
 import yaml
 from ray.tune import Callback
 
-from search import ranking
-from search.replicas import REPLICA_TAG, replica_of
+from search.picking import ranking
+from search.scheduling.replicas import REPLICA_TAG, replica_of
 from search.tracking import tail, view
 from search.tracking.names import run_name
 from search.tracking.outbox import Outbox, Sender
 from search.tracking.store import BEST_CONFIG_FILE, MAX_PARAM, SPACE_FILE, param_texts
 from search.tracking.usage import SYSTEM_PREFIX, Usage
-from search.trial_state import error_line
+from search.scheduling.trial_state import error_line
 from trainables.checkpoints import INPUTS_KEY
 from trainables.config import flatten
 
@@ -108,10 +108,11 @@ class MLflowSearchCallback(Callback):
         self.max_epochs = max_epochs
         self.time_budget = time_budget   # --time-budget: trials Tune stops when it runs out are out_of_time
         self.session_start = time.time()
-        self.stopper = None   # --patience (search/stopping.py): trials running when it fires are search_stopped
+        self.stopper = None   # --patience (search/scheduling/stopping.py): trials running when it fires are search_stopped
         self.uid = uuid.uuid4().hex[:12]  # the parent's run key; trials are <uid>/<trial id>
         self.started = False
         self.trials: dict[str, str] = {}   # trial id -> cxr.status
+        self.errors: dict[str, str] = {}   # trial id -> the line it failed with
         self.usage = Usage()   # GPU-hours, trial-epochs, placement per trial
         self.peak_running = 0  # most trials running at once, as Tune saw it at each start
         self.seq = 0           # the next event's number (search/tracking/tail.py)
@@ -131,7 +132,7 @@ class MLflowSearchCallback(Callback):
         # pickled before the outbox existed: these came later
         defaults = {"uid": uuid.uuid4().hex[:12], "started": False, "trials": {}, "_restored": {}, "usage": Usage(),
                     "peak_running": 0, "seq": 0, "_held": {}, "_caught_up": False, "time_budget": None,
-                    "session_start": time.time(), "stopper": None}
+                    "session_start": time.time(), "stopper": None, "errors": {}}
         self.__dict__.update({**defaults, **state, "_outbox": None})
 
     # -- saved state ------------------------------------------------------------------------
@@ -260,13 +261,20 @@ class MLflowSearchCallback(Callback):
 
     def new_run(self, trial) -> tuple[str, dict]:
         """A new trial's run name and its own tags."""
-        flat = flatten(trial.config)
+        replica = replica_of(trial.config)     # search/scheduling/replicas.py: the config again with seed + k
+        tags = {"cxr.role": "trial", **({"cxr.warm_start": "paper"} if self.is_warm(trial) else {}),
+                **({REPLICA_TAG: str(replica)} if replica else {}), **getattr(self.parent, "trial_tags", {})}
+        return self.run_name(trial), tags
+
+    def run_name(self, trial) -> str:
+        """The trial's run name (search/tracking/names.py); the console names trials the same way."""
         keys = list(self.parent.name_keys)
-        warm = any(all(flat.get(k) == v for k, v in w.items()) for w in self.parent.warm)
-        name = run_name(trial.config, keys, self.parent.log_keys) if keys else f"trial-{trial.trial_id}"
-        replica = replica_of(trial.config)     # search/replicas.py: the config again with seed + k
-        return name, {"cxr.role": "trial", **({"cxr.warm_start": "paper"} if warm else {}),
-                      **({REPLICA_TAG: str(replica)} if replica else {}), **getattr(self.parent, "trial_tags", {})}
+        return run_name(trial.config, keys, self.parent.log_keys) if keys else f"trial-{trial.trial_id}"
+
+    def is_warm(self, trial) -> bool:
+        """Is this the paper's config, the search's warm start?"""
+        flat = flatten(trial.config)
+        return any(all(flat.get(k) == v for k, v in w.items()) for w in self.parent.warm)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if trial.trial_id not in self.trials:
@@ -305,6 +313,7 @@ class MLflowSearchCallback(Callback):
             return
         text = Path(trial.error_file).read_text() if trial.error_file and Path(trial.error_file).is_file() else ""
         message = error_line(trial.last_result, text) or "see the trial's error.txt in the Ray results folder"
+        self.errors[trial.trial_id] = message
         self._finish(trial, "errored", "FAILED", {"cxr.error": message[:MAX_PARAM]})
 
     def _finish(self, trial, status: str, run_status: str | None, extra: dict | None = None) -> None:

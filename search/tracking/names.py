@@ -41,7 +41,7 @@ def run_name(config: dict, keys: list[str], log_keys=frozenset()) -> str:
             part = _short(flat[key], LABELS.get(leaf, leaf), key in log_keys)
             if part:
                 parts.append(part)
-    replica = int(flat.get("train.replica") or 0)     # search/replicas.py: the config again, seed + k
+    replica = int(flat.get("train.replica") or 0)     # search/scheduling/replicas.py: the config again, seed + k
     return " ".join(parts + ([f"seed+{replica}"] if replica else [])) or "trial"
 
 

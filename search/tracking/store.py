@@ -27,7 +27,7 @@ def default_tracking_uri() -> str:
 
 def add_tracking_flag(parser) -> None:
     """--tracking-uri, as every command takes it."""
-    parser.add_argument("--tracking-uri", default=default_tracking_uri(),
+    parser.add_argument("--tracking-uri", default=default_tracking_uri(), metavar="URI",
                         help="MLflow tracking URI; env MLFLOW_TRACKING_URI")
 
 

@@ -118,7 +118,7 @@ def test_the_cluster_environment_is_what_the_search_script_reads(tmp_path, monke
     assert args.gpus_per_trial == 1  # no GPU exists yet when an autoscaling cluster starts the search
     assert args.cpus_per_trial == 8  # a g5.2xlarge's CPUs, for the trial's loader workers
     # packed (--trials-per-gpu 2): each trial gets half a GPU and half of the 8 CPUs it brings
-    from search import packing
+    from search.scheduling import packing
 
     args = runner.parse_args(SPEC, ["--data", "/mnt/cxr/data/nih", "--trials-per-gpu", "2"])
     assert (args.gpus_per_trial, args.cpus_per_trial) == (None, None)

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.search.simulation.simulated import prose
+
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE_EPOCHS = 2
 
@@ -46,7 +48,7 @@ def _run_smoke_search(script: str, work: Path, *extra: str, trials: int = 3, tim
         last = SMOKE_EPOCHS if status == "completed" else int(run.data.tags["cxr.stopped_at_epoch"])
         assert steps == list(range(1, last + 1))  # one val_auc per epoch, none repeated
         assert not any("Patient" in k for k in run.data.params)
-    return out, client, parent, children
+    return prose(out), client, parent, children
 
 
 @pytest.fixture

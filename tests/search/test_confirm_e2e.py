@@ -5,7 +5,7 @@ import math
 import pytest
 import yaml
 
-from search.confirmation import CONFIRMS_TAG, MEAN_TAG, RANK_TAG
+from search.picking.confirmation import CONFIRMS_TAG, MEAN_TAG, RANK_TAG
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,7 @@
 """The user's command, as a subprocess: search/dual_weights.py --smoke-test --evaluate, then MLflow,
 export, train, evaluate, resume."""
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -101,6 +102,20 @@ def test_the_parent_run_reports_what_the_search_learned(searched):
     assert "top 3 of 3 trials" in out and "importance not estimated: no epoch was reached by 5 trials" in out
     assert "#/experiments/" in out and "runs?viewStateShareKey=cxr-tune&workflowType=machine_learning" in out
     assert "Downloading artifacts" not in out and "it/s]" not in out
+    # the console: the live view, one line per trial event named as in MLflow, within 100 columns
+    # (search/console.py); Tune's tables and Ray's unactionable warnings only with --verbose
+    # (the search's lines: those up to the link, before --export's and --evaluate's; the default run
+    # prints the same, without a first run's data generation)
+    lines = out.splitlines()
+    search_lines = lines[:next(i for i, line in enumerate(lines) if "viewStateShareKey=" in line) + 1]
+    assert all(len(line) <= 100 or len(line.split()) == 1 for line in lines), out   # only a long path is wider
+    assert len(search_lines) <= 45, out
+    started = [line.split("started", 1)[1].replace("the paper's config", "").strip()
+               for line in lines if " started " in line]
+    assert sorted(started) == sorted(t.info.run_name for t in trials)
+    ended = [line for line in lines if re.match(r" +\d+:\d\d  (finished|cut) ", line)]
+    assert len(ended) == 3 and "search done:" in out, out
+    assert "Trial status" not in out and "snapshotting" not in out and "Token authentication" not in out
     # the page is self-contained: every figure inside it, no file beside it needed
     page = (work / "rr" / "smoke" / "report" / "report.html").read_text()
     assert page.count('<img src="data:image/png;base64,') == len(figures)
@@ -235,6 +250,56 @@ def test_the_printed_link_opens_the_searchs_view_in_a_real_browser(searched):
             href = page.get_by_role("link", name="Open its runs and charts").get_attribute("href")
             page.goto(f"{base}/{href}")  # a new tab, as the link's target="_blank" opens it
             page.get_by_text("Group: smoke").wait_for(timeout=60_000)
+
+
+def test_from_the_experiments_list_the_views_menu_opens_the_searchs_view(searched):
+    """A user who starts `mlflow ui` and clicks the experiment instead of the printed link: MLflow
+    3.17 opens its GenAI pages; the description's one click (Model training) gets the runs page,
+    whose Views menu lists the search's view by name and opens it."""
+    import mlflow
+    from packaging.version import Version
+
+    from search.tracking import view
+    from tests import browser
+
+    if Version(mlflow.__version__) < Version("3.15"):
+        pytest.skip("the runs page's Views menu came with MLflow 3.15")
+    work, _ = searched
+    client = MlflowClient(f"sqlite:///{work / 'mlflow.db'}")
+    trials, [parent] = trial_runs(client)
+    best_first = [r.info.run_name for r in sorted(trials, key=lambda r: -r.data.metrics["val_auc"])]
+    with browser.mlflow_ui(work / "mlflow.db", work) as base, browser.page() as page:
+        got_it = page.get_by_role("button", name="Got it")  # 3.17's one-time tips cover the page until dismissed
+        page.add_locator_handler(got_it, lambda: got_it.click())
+        page.goto(base)  # 3.17's home page
+        page.get_by_role("link", name="Experiments", exact=True).click()
+        page.get_by_role("link", name="dual_weights", exact=True).click()
+        page.get_by_text("Latest search: smoke").wait_for(timeout=60_000)  # the description, on any page
+        assert "workflowType=genai" in page.url  # where a fresh browser lands: why the description says the click
+        page.get_by_role("button", name="Model training").click()
+        views = page.get_by_test_id("saved-views-trigger")
+        # the runs page as the UI opens it: the parent alone, its trials folded under it
+        page.locator(".ag-root").get_by_text(parent.info.run_name, exact=True).wait_for(timeout=60_000)
+
+        page.set_viewport_size({"width": 1200, "height": 700})  # the docs' picture of the menu
+        assistant = page.locator('[data-component-id="mlflow.assistant.chat_panel.close"]')
+        if assistant.is_visible():  # its chat panel, open by default, would take a third of the picture
+            assistant.click()
+        views.click()
+        entry = page.get_by_role("menuitem", name=view.NAME)
+        entry.wait_for(timeout=60_000)
+        page.screenshot(path=str(work / "mlflow-ui-views.png"))
+        page.set_viewport_size({"width": 2400, "height": 1300})  # the grid draws only the columns in sight
+
+        entry.click()
+        page.get_by_text("Group: smoke").wait_for(timeout=60_000)
+        assert views.inner_text() == view.NAME  # the menu marks it as the view open
+        table = page.locator(".ag-root").inner_text()
+        at = [table.index(name) for name in best_first]
+        assert at == sorted(at), table  # every trial, best val_auc first
+        assert parent.info.run_name in table and "completed" in table
+        header = page.locator(".ag-header").inner_text()
+        assert all(column in header for column in ("val_auc", "cxr.status", *SEARCHED)), header
 
 
 def test_resume_of_a_finished_search_reruns_nothing(searched):

@@ -11,7 +11,7 @@ from ray import tune
 from ray.tune.search.optuna import OptunaSearch
 
 from search.tracking.callback import Delivery, MLflowSearchCallback, ParentRun
-from search.trial_state import NoRetryOnUserError
+from search.scheduling.trial_state import NoRetryOnUserError
 from tests.trainables.test_train import tiny_config
 from trainables.train import train_fn
 

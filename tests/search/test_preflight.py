@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from search.resources import ResourcesUnavailable, check_resources, unmet
+from search.scheduling.resources import ResourcesUnavailable, check_resources, unmet
 from search.tracking.check import TrackingUnavailable, check_tracking
 from tests.ports import free_port
 
@@ -53,7 +53,7 @@ def test_only_an_autoscaler_with_node_types_counts(monkeypatch):
 
     import ray.experimental.internal_kv as kv
 
-    from search.resources import autoscaling
+    from search.scheduling.resources import autoscaling
 
     def status(*types):
         report = {"autoscaler_report": {"active_nodes": {t: 1 for t in types}, "pending_launches": {}}}

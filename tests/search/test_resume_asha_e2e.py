@@ -1,5 +1,5 @@
 """A search interrupted (Ctrl-C) and resumed makes the same ASHA stop decisions as the same search,
-same seed, run without a break: the rungs come back with the experiment (search/trial_state.py), and
+same seed, run without a break: the rungs come back with the experiment (search/scheduling/trial_state.py), and
 so does the Optuna study with the cut trials as PRUNED."""
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def test_a_resumed_search_stops_the_same_trials(tmp_path):
 
 def searcher_study(exp: Path):
     """The Optuna study in the search's newest saved searcher state."""
-    from search.trial_state import ResumableOptunaSearch
+    from search.scheduling.trial_state import ResumableOptunaSearch
 
     searcher = ResumableOptunaSearch(metric="val_auc", mode="max")
     searcher.restore(str(max(exp.glob("searcher-state-*.pkl"))))  # named by session start; synced together

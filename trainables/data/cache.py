@@ -102,7 +102,7 @@ def build(paths: list[str], size: int, directory: Path, workers: int | None = No
     jobs = [(str(data_path), n, size, s, paths[s:s + _CHUNK]) for s in range(0, n, _CHUNK)]
     workers = workers or min(len(jobs), usable_cpus()) or 1
     # `with`: a failed build (an unreadable image) still ends the bar's line before the error.
-    with tqdm(total=n, desc=f"caching {n} images at {size}px", unit="img", disable=not progress) as bar:
+    with tqdm(total=n, desc=f"caching {n} images at {size}px", unit="img", disable=None if progress else True) as bar:
         if workers == 1:
             for job in jobs:
                 bar.update(_fill(job))

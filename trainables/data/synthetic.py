@@ -83,7 +83,7 @@ def generate(root, n_patients: int = DEFAULT_PATIENTS, image_size: int = DEFAULT
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
     if mp.current_process().daemon:   # daemonic processes may not have children
         workers = 1
-    bar = tqdm(total=len(items), unit="img", disable=not progress,
+    bar = tqdm(total=len(items), unit="img", disable=None if progress else True,
                desc=f"synthetic ChestX-ray14: {len(items)} images at {image_size}px")
     if workers == 1:
         for job in jobs:
@@ -137,7 +137,7 @@ def ensure(root=None, *, n_patients: int = DEFAULT_PATIENTS, image_size: int = D
                     os.replace(tmp, root)
                     if progress:
                         took = time.perf_counter() - start
-                        print(f"synthetic ChestX-ray14 written to {root} in {took:.1f} s")
+                        print(f"synthetic ChestX-ray14 written in {took:.1f} s, to\n  {root}")   # a path on a line of its own
                 finally:
                     shutil.rmtree(tmp, ignore_errors=True)
     meta = json.loads((root / MARKER).read_text())

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from search.confirmation import Candidate, judge, lines, other_seeds
+from search.picking.confirmation import Candidate, judge, lines, other_seeds
 
 T_975_DF2 = 4.302652729911275  # Student t, 97.5th percentile, 2 degrees of freedom
 

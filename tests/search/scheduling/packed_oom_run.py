@@ -13,7 +13,7 @@ import ray
 import torch
 from ray import tune
 
-from search.oom_retry import PackedASHA
+from search.scheduling.oom_retry import PackedASHA
 
 
 def trainable(config):

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from search.oom_retry import out_of_memory
+from search.scheduling.oom_retry import out_of_memory
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def packed_search(tmp_path, *mode) -> list[str]:

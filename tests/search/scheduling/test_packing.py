@@ -1,7 +1,7 @@
 """--trials-per-gpu: the Ray resources of a packed trial and how `auto` sizes the packing."""
 import pytest
 
-from search import packing
+from search.scheduling import packing
 from trainables.errors import UsageError
 
 KEY = "dualchexnet/resnet50+densenet121 512px batch 8 compile=off"

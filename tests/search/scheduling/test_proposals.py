@@ -1,7 +1,7 @@
 """The sampler and concurrency rules the runner uses and the replay benchmark measures."""
 import pytest
 
-from search import proposals
+from search.scheduling import proposals
 
 
 @pytest.mark.parametrize("n, startup", [(1, 2), (6, 2), (8, 2), (12, 3), (20, 5), (40, 10), (200, 10)])

@@ -4,8 +4,8 @@ import pickle
 
 from ray.tune.search import Searcher, SearchGenerator
 
-from search.replicas import REPLICA, ReplicatingSearch, replica_of
-from search.trial_state import LimitedSearch
+from search.scheduling.replicas import REPLICA, ReplicatingSearch, replica_of
+from search.scheduling.trial_state import LimitedSearch
 
 
 class Listed(Searcher):
@@ -112,7 +112,7 @@ class Result:
 
 
 def test_confirmation_candidates_carry_their_replicates_seeds_and_rank_by_seeds_then_mean():
-    from search.confirm_runs import candidates, points
+    from search.picking.confirm_runs import candidates, points
 
     results = [Result("a", 0.5, 0, 0.80), Result("b", 1.0, 0, 0.75), Result("b1", 1.0, 1, 0.77, replica=1),
                Result("c", 1.5, 0, 0.70, epoch=3), Result("d", 2.0, 0, 0.60)]
@@ -128,7 +128,7 @@ def test_confirmation_candidates_carry_their_replicates_seeds_and_rank_by_seeds_
 def test_asha_never_cuts_a_replicate():
     from types import SimpleNamespace
 
-    from search.oom_retry import PackedASHA
+    from search.scheduling.oom_retry import PackedASHA
 
     asha = PackedASHA(time_attr="epoch", metric="val_auc", mode="max", max_t=6, grace_period=1, reduction_factor=2)
     trials = [SimpleNamespace(trial_id=str(i), config={"train": {REPLICA: r}}) for i, r in enumerate((0, 0, 1))]

@@ -1,6 +1,6 @@
 """The patience stop rule over the results Tune hands a stopper: only a proposal's last epoch counts,
 gains within --min-gain do not reset it, and it never stops a single trial."""
-from search.stopping import PatienceStopper
+from search.scheduling.stopping import PatienceStopper
 
 
 def last(value, replica=0, epoch=6):

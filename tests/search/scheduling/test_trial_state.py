@@ -10,7 +10,7 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import SearchGenerator
 from ray.tune.search.optuna import OptunaSearch
 
-from search.trial_state import AshaState, NoRetryOnUserError, ResumableOptunaSearch, ResumableSearchGenerator
+from search.scheduling.trial_state import AshaState, NoRetryOnUserError, ResumableOptunaSearch, ResumableSearchGenerator
 
 # (trial, epoch, val_auc) in arrival order; with eta 2 the cutoff at a rung is its median so far
 RESULTS = [("a", 1, 0.60), ("b", 1, 0.70), ("c", 1, 0.55), ("a", 2, 0.62), ("d", 1, 0.65),
@@ -162,7 +162,7 @@ def test_a_trial_asha_stopped_reaches_optuna_as_pruned_with_its_values_and_survi
 
 
 def test_ray_s_own_search_tells_a_stopped_trial_as_complete():
-    """What the runner had before search/trial_state.py: TPE saw the epoch-2 value as a final one."""
+    """What the runner had before search/scheduling/trial_state.py: TPE saw the epoch-2 value as a final one."""
     searcher = OptunaSearch(metric="val_auc", mode="max")
     searcher.set_search_properties("val_auc", "max", {"loss": {"lam": tune.uniform(0, 2)}})
     searcher.suggest("cut")
@@ -184,7 +184,7 @@ def test_an_adopted_trial_cut_early_joins_the_study_as_pruned(tmp_path):
 
 
 def test_the_limiter_holds_proposals_at_its_limit_and_tells_optuna_of_every_trial_that_ends():
-    from search.trial_state import LimitedSearch
+    from search.scheduling.trial_state import LimitedSearch
 
     inner = optuna_search(ResumableOptunaSearch)
     limited = LimitedSearch(inner, max_concurrent=2)
@@ -208,7 +208,7 @@ def test_the_limiter_holds_proposals_at_its_limit_and_tells_optuna_of_every_tria
 def test_a_resume_counts_the_unfinished_and_errored_trials_as_running(tmp_path):
     from ray.tune.experiment import Trial
 
-    from search.trial_state import LimitedSearch, unfinished
+    from search.scheduling.trial_state import LimitedSearch, unfinished
 
     trials = []
     for trial_id, status in [("t1", Trial.TERMINATED), ("t2", Trial.RUNNING), ("t3", Trial.ERROR),

@@ -26,7 +26,13 @@ def run_simulated(work: Path, *extra: str, script: str = "dual_weights", table: 
     parents = [r for r in runs if r.data.tags.get("cxr.role") == "search"]
     assert len(parents) == 1
     trials = sorted((r for r in runs if r.data.tags.get("cxr.role") == "trial"), key=lambda r: r.info.start_time)
-    return out, parents[0], trials
+    return prose(out), parents[0], trials
+
+
+def prose(out: str) -> str:
+    """The output as one line of words: the summary wraps its lines at 100 columns (search/console.py),
+    so a phrase a test looks for may span two."""
+    return " ".join(out.split())
 
 
 def overlap(runs) -> int:

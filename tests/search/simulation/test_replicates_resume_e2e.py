@@ -1,6 +1,6 @@
 """A simulated search with replicate rungs, interrupted (Ctrl-C) while a replicate runs and resumed,
 makes the same decisions as the same search run without a break: the rungs, the queue of seeds to
-train and which trial re-trains which come back with the searcher's state (search/replicas.py)."""
+train and which trial re-trains which come back with the searcher's state (search/scheduling/replicas.py)."""
 from __future__ import annotations
 
 import os
