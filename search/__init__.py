@@ -20,11 +20,16 @@ class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def find_spec(self, name, path=None, target=None):
         return importlib.util.spec_from_loader(name, self) if name in MOVED else None
 
+    OWN = ("__name__", "__spec__", "__loader__", "__package__", "__file__", "__cached__")
+
     def create_module(self, spec):
-        return importlib.import_module(MOVED[spec.name])
+        module = importlib.import_module(MOVED[spec.name])
+        # the import system sets the old name's spec on what this returns: keep the module's own
+        module.__dict__.setdefault("_cxr_own", {k: module.__dict__[k] for k in self.OWN if k in module.__dict__})
+        return module
 
     def exec_module(self, module):
-        pass   # the new module is already executed
+        module.__dict__.update(module.__dict__.pop("_cxr_own", {}))   # already executed: only restore
 
 
 if not any(isinstance(f, _Alias) for f in sys.meta_path):

@@ -12,7 +12,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from search.picking import ranking
-from search.console import say
+from search.terminal import say
 from search.simulation import trainable as simulation
 from search.storage import local_dir
 from search.tracking import callback, view
@@ -71,9 +71,8 @@ def summarize(results, done: Finished):
         raise UserError(f"no trial reported val_auc ({'; '.join(errors[:3]) or 'no error recorded'}); {budget}"
                         f"details in {done.exp_path}")
     worst = min(ok, key=lambda r: r.metrics[METRIC])
-    # "best" ranks the trials trained furthest first (search/picking/ranking.py), as the top list below does
-    say(f"best val_auc {best.metrics[METRIC]:.4f} at epoch {best.metrics.get('epoch', '?')}, first in the top list "
-        f"below (worst of all {worst.metrics[METRIC]:.4f})")
+    say(f"best val_auc {best.metrics[METRIC]:.4f} at epoch {best.metrics.get('epoch', '?')} (of the trials trained "
+        f"furthest; worst of all {worst.metrics[METRIC]:.4f})")
     if done.simulated:
         say(f"simulated search: {simulation.note(done.simulated)}")
     out = local_dir(done.exp_path, BEST_CONFIG_FILE)
@@ -81,8 +80,9 @@ def summarize(results, done: Finished):
         out.write_text(yaml.safe_dump({"config": best.config, "metrics": {METRIC: best.metrics[METRIC]},
                                        **simulated_note(done)}, sort_keys=False))
         say(f"best config: {out}")
-    else:   # object storage: the parent run's copy is the one to read
-        say(f"best config: the parent run's {BEST_CONFIG_FILE} in MLflow")
+    else:   # object storage: no file here, and MLflow's copy may wait for a sync; the config itself, then
+        say("best config:")
+        print(yaml.safe_dump(best.config, sort_keys=False))
     return best
 
 

@@ -10,16 +10,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import sys
-import textwrap
 import time
 
 from ray.tune import Callback
 
 from search.picking import ranking
+from search.scheduling.replicas import replica_of
+from search.terminal import clock, fit, width
 
-WIDTH = 100
 # Ray's messages that name no action a cxr-tune user can take, by the logger that logs them: the laptop
 # cluster's token (Ray's own default), the snapshot rate that keep_checkpoints in runner.py chose.
 UNACTIONABLE = {"ray._private.authentication.authentication_token_setup": "Token authentication is enabled",
@@ -27,29 +26,6 @@ UNACTIONABLE = {"ray._private.authentication.authentication_token_setup": "Token
 # What each trial's status (search/tracking/callback.py) is called on the console
 SAID = {"completed": "finished", "stopped_early": "cut", "errored": "errored", "out_of_time": "out of time",
         "search_stopped": "stopped", "interrupted": "interrupted", "retrying from checkpoint": "retrying"}
-
-
-def width() -> int:
-    return min(WIDTH, shutil.get_terminal_size((WIDTH, 24)).columns)
-
-
-def fit(text: str, cols: int | None = None) -> str:
-    cols = cols or width()
-    return text if len(text) <= cols else text[:cols - 1] + "…"
-
-
-def say(text: str = "") -> None:
-    """Print `text` with each line wrapped at WIDTH columns, continued two spaces further in; a word
-    longer than that (a path, a URL) stays whole, on a line of its own."""
-    for line in text.split("\n"):
-        indent = " " * (len(line) - len(line.lstrip(" ")))
-        print(textwrap.fill(line, WIDTH, subsequent_indent=indent + "  ", break_long_words=False,
-                            break_on_hyphens=False) if line.strip() else line, flush=True)
-
-
-def clock(seconds: float) -> str:
-    minutes, s = divmod(int(seconds), 60)
-    return f"{minutes // 60}:{minutes % 60:02d}:{s:02d}" if minutes >= 60 else f"{minutes}:{s:02d}"
 
 
 class Drop(logging.Filter):
@@ -64,13 +40,15 @@ class Drop(logging.Filter):
 
 
 class Once(logging.Filter):
-    """Drops a message already shown."""
+    """Drops a warning already shown (errors pass)."""
 
     def __init__(self):
         super().__init__()
         self.seen: set[str] = set()
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR:   # a second failure may have another traceback: always shown
+            return True
         text = record.getMessage()
         if text in self.seen:
             return False
@@ -150,6 +128,7 @@ class LiveView(Callback):
         self.epochs: dict[str, int] = {}     # trial id -> last epoch reported
         self.values: dict[str, float] = {}   # trial id -> last val AUC reported
         self.said: dict[str, str] = {}       # trial id -> the last status printed
+        self.taken: dict[str, int] = {}      # trial id -> epochs taken off the total when it ended early
         self.best: tuple | None = None       # ranking.result_key of the best result so far
         self.done = 0                        # trial-epochs run
         self.start = time.time()
@@ -160,11 +139,11 @@ class LiveView(Callback):
         return {**self.__dict__, "_bar": None, "out": None}
 
     def __setstate__(self, state):
-        self.__dict__.update(state)
+        self.__dict__.update({"taken": {}, **state})
         self.start = time.time()
 
     # Tune saves this with the experiment's state: --resume goes on counting where the search was
-    SAVED = ("total", "epochs", "values", "said", "best", "done")
+    SAVED = ("total", "epochs", "values", "said", "taken", "best", "done")
 
     def get_state(self) -> dict:
         return {k: getattr(self, k) for k in self.SAVED}
@@ -177,14 +156,19 @@ class LiveView(Callback):
         return self.out or sys.stdout
 
     def say(self, event: str, trial, detail: str = "") -> None:
-        name = self.tracking.run_name(trial)
-        text = fit(f"{clock(time.time() - self.start):>6}  {event:<12}{name}" + (f"  {detail}" if detail else ""))
-        if self._bar is not None:
-            self._bar.write(text, file=self.stream)
-        else:
-            print(text, file=self.stream, flush=True)
+        text = fit(f"{clock(time.time() - self.start):>6}  {event:<12}{self.tracking.run_name(trial)}"
+                   + (f"  {detail}" if detail else ""))
+        try:
+            if self._bar is not None:
+                self._bar.write(text, file=self.stream)
+            else:
+                print(text, file=self.stream, flush=True)
+        except (OSError, ValueError):   # a closed or non-UTF-8 stream: a line lost must not end the search
+            pass
 
-    def setup(self, **info):
+    def setup(self, total_num_samples: int | None = None, **info):
+        if total_num_samples and not self.epochs and total_num_samples < 10 ** 9:
+            self.total = total_num_samples * self.max_epochs   # a grid's trials, which num_samples does not count
         if self.stream.isatty():   # a bar redrawn in a log file or a pipe is noise
             from tqdm import tqdm
 
@@ -201,6 +185,9 @@ class LiveView(Callback):
 
     def on_trial_start(self, iteration, trials, trial, **info):
         again = trial.trial_id in self.epochs
+        if again:   # a retry, or an ended trial --resume runs again: its epochs count again, its end is news
+            self.total += self.taken.pop(trial.trial_id, 0)
+            self.said.pop(trial.trial_id, None)
         warm = not again and self.tracking.is_warm(trial)
         self.say("resumed" if again else "started", trial, "the paper's config" if warm else "")
         self.epochs.setdefault(trial.trial_id, 0)
@@ -208,7 +195,7 @@ class LiveView(Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info):
         tid, epoch = trial.trial_id, int(result.get("epoch", iteration))
         last = self.epochs.get(tid, 0)
-        if last in self.rung_epochs and epoch > last:   # ASHA let it past the rung at `last`
+        if last in self.rung_epochs and epoch > last and not replica_of(trial.config):   # ASHA let it past
             self.say(f"rung {last} ok", trial, f"val_auc {self.values.get(tid, float('nan')):.3f}")
         self.epochs[tid] = epoch
         self.done += max(0, epoch - last)
@@ -232,7 +219,8 @@ class LiveView(Callback):
         else:
             detail = f"val_auc {value:.3f} at epoch {epoch}" if value is not None else f"at epoch {epoch}"
         if status in ("stopped_early", "out_of_time", "search_stopped", "errored", "interrupted"):
-            self.total -= self.max_epochs - epoch   # epochs it will not run: the bar ends full
+            self.taken[tid] = max(0, self.max_epochs - epoch)   # epochs it will not run
+            self.total -= self.taken[tid]
         self.say(SAID.get(status, status), trial, detail)
         self._tick()
 

@@ -110,7 +110,8 @@ def parse_args(spec: SearchSpec, argv=None) -> argparse.Namespace:
     g = p.add_argument_group("the console")
     g.add_argument("--verbose", action="store_true",
                    help="Ray Tune's own console: its status tables and each trial's config, and every library "
-                        "message; default: one line per trial event and a progress bar (search/console.py)")
+                        "message; default: one line per trial event and a progress bar (search/console.py); "
+                        "--resume keeps the search's own")
     args = p.parse_args(argv)
     if args.trials_per_gpu is not None and args.gpus_per_trial is not None:
         raise UsageError("--trials-per-gpu and --gpus-per-trial both say how much GPU a trial gets; give one")

@@ -23,12 +23,13 @@ import trainables
 from search import search_space
 from search.scheduling import packing, proposals
 from search.after_search import ConfirmPlan, Finished, after_search
-from search.console import LiveView, old_reporter, quiet_libraries, rungs, say, tune_console
+from search.console import LiveView, old_reporter, quiet_libraries, rungs, tune_console
 from search.flags import parse_args
 from search.scheduling.resources import GIB, autoscaling, check_resources
 from search.simulation import trainable as simulation
 from search.simulation.table import Table
 from search.storage import is_remote, latest_search
+from search.terminal import say
 from search.tracking.callback import Delivery, MLflowSearchCallback, ParentRun
 from search.tracking.check import check_tracking
 from search.tracking.space import to_json
@@ -448,7 +449,8 @@ def main(spec: SearchSpec, argv=None):
                            args.tracking_drain_timeout, replicated=not args.confirm, verbose=args.verbose)
     finished = Finished(exp_path, args.tracking_uri, args.experiment_name, table.source if table else None,
                         args.time_budget)
-    say(f"{'resuming' if args.resume else 'search'} {name}: {num_samples} trial(s) of up to {max_epochs} epoch(s)"
+    trials = "the paper's grid" if args.grid else f"{num_samples} trial(s)"
+    say(f"{'resuming' if args.resume else 'search'} {name}: {trials} of up to {max_epochs} epoch(s)"
         + (f", at most {args.time_budget:g} s" if args.time_budget else ""))
     say(f"  Ray results and checkpoints: {exp_path}")
     results = fit(tuner, pending_trials(resources, concurrency(args, num_samples)), args.verbose)

@@ -15,7 +15,7 @@ import numpy as np
 from mlflow.tracking import MlflowClient
 
 import spaces
-from search.console import say
+from search.terminal import say
 from search.evaluation import comparison, roc_plot
 from search.evaluation.candidates import Candidate, read_state
 from search.evaluation.scoring import score_split

@@ -23,8 +23,8 @@ from ray.tune import Callback
 
 from trainables.errors import UsageError
 
-MEASURED = Path(__file__).parent / "data" / "gpu_packing.json"
-# Peaks the user's own trials measured (search/packing.PeakRecorder), merged over MEASURED.
+MEASURED = Path(__file__).parents[1] / "data" / "gpu_packing.json"   # search/data/, as pyproject ships it
+# Peaks the user's own trials measured (PeakRecorder below), merged over MEASURED.
 USER_MEASURED = Path(os.environ.get("CXR_TUNE_CACHE", "~/.cache/cxr-tune")).expanduser() / "gpu_packing.json"
 # Left free on the GPU: every process holds its own CUDA context (~0.5 GiB, outside
 # max_memory_allocated) and the caching allocator fragments; 10 % plus a context per trial.

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from search import console
+from search import console, terminal
 
 
 class Tracking:
@@ -103,7 +103,7 @@ def test_lines_fit_the_width_and_a_terminal_gets_a_bar_without_rates():
     view.on_trial_result(0, [], t, {"epoch": 1, "val_auc": 0.61})
     text = out.getvalue()
     assert "best val_auc 0.610" in text and "1/2 trial-epochs" in text and "it/s" not in text
-    assert max(len(line) for line in text.replace("\r", "\n").splitlines()) <= console.WIDTH
+    assert max(len(line) for line in text.replace("\r", "\n").splitlines()) <= terminal.WIDTH
     view.on_experiment_end([t])
     # Tune pickles it with the experiment and saves its state: a resumed search goes on counting
     pickle.dumps(view)
@@ -116,15 +116,6 @@ def test_rungs_are_asha_s_milestones_before_the_last_epoch():
     assert console.rungs(1, 2, 8) == (1, 2, 4)
     assert console.rungs(1, 3, 10) == (1, 3, 9)
     assert console.rungs(6, 2, 6) == ()   # the real-data default: no cuts
-
-
-def test_say_wraps_prose_and_keeps_a_path_whole(capsys):
-    path = "/data/" + "d" * 120 + "/report.html"
-    console.say("report: " + path)
-    console.say("  importance not estimated: " + "word " * 40)
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "report:" and lines[1] == "  " + path
-    assert all(len(line) <= console.WIDTH for line in lines[2:]) and all(line.startswith("    ") for line in lines[3:])
 
 
 @pytest.fixture
@@ -143,5 +134,32 @@ def test_library_messages_a_user_cannot_act_on_are_dropped_and_the_rest_shown_on
     snapshot.warning("Experiment state snapshotting has been triggered multiple times in the last 5.0 seconds")
     for _ in range(3):
         logging.getLogger("ray.tune.search").warning("max_concurrent_trials is ignored")
-    assert capsys.readouterr().err.splitlines() == ["max_concurrent_trials is ignored"]
+    for _ in range(2):   # a trial's second failure may have another traceback behind the same words
+        logging.getLogger("ray.tune.execution.tune_controller").error("Trial task failed for trial t1")
+    assert capsys.readouterr().err.splitlines() == ["max_concurrent_trials is ignored"] + \
+        ["Trial task failed for trial t1"] * 2
     assert len(ray_logger.handlers) == 1 and len(snapshot.filters) == 1
+
+
+def test_a_trial_that_runs_again_counts_again_and_its_next_end_is_shown():
+    """A second retry, or an errored trial --resume runs again: said once per run, the bar's total
+    restored when it starts again."""
+    track, out = Tracking(), io.StringIO()
+    view = console.LiveView(track, num_samples=1, max_epochs=4, out=out)
+    t = trial("a", 0.3)
+    for attempt in range(2):
+        track.trials["a"] = "running"
+        view.on_trial_start(0, [], t)
+        view.on_trial_result(0, [], t, {"epoch": 1, "val_auc": 0.6})
+        track.trials["a"], track.errors["a"] = "errored", f"failure {attempt}"
+        view.on_trial_error(0, [], t)
+        assert view.total == 1   # three epochs it will not run, taken off once
+    assert [e[0] for e in events(out.getvalue())] == ["started", "errored", "resumed", "errored"]
+    assert "failure 1" in out.getvalue()
+
+
+def test_a_grid_counts_its_own_trials(capsys):
+    """The runner passes num_samples 1 for --grid; Tune's setup says how many trials the grid has."""
+    view = console.LiveView(Tracking(), num_samples=1, max_epochs=3, out=io.StringIO())
+    view.setup(stop=None, num_samples=1, total_num_samples=35)
+    assert view.total == 105

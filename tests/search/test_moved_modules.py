@@ -11,7 +11,10 @@ from search.scheduling.stopping import PatienceStopper
 
 @pytest.mark.parametrize("old", sorted(search.MOVED))
 def test_an_old_name_is_the_moved_module_itself(old):
-    assert importlib.import_module(old) is importlib.import_module(search.MOVED[old])
+    module = importlib.import_module(old)
+    assert module is importlib.import_module(search.MOVED[old])
+    # and the module keeps its own name and spec, which importlib.reload and `python -m` use
+    assert module.__name__ == module.__spec__.name == search.MOVED[old] and "_cxr_own" not in vars(module)
 
 
 def test_state_pickled_under_an_old_name_loads():

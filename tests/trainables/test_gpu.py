@@ -4,7 +4,7 @@ train.compile and the GPU figures a trial reports.
 
 Imports only `trainables`, so it runs from a checkout on a GPU machine without Ray or MLflow:
 `PYTHONPATH=. python -m pytest -m gpu tests/trainables`. The packed out-of-memory retry's GPU test
-needs Ray too: tests/search/test_oom_retry.py.
+needs Ray too: tests/search/scheduling/test_oom_retry.py.
 """
 import math
 

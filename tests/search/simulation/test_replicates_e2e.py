@@ -1,6 +1,6 @@
 """`--replicates` through the real stack (--simulate): configs that ran every epoch are trained again
 with the next seeds inside the search's --num-samples, ASHA does not cut them, and the pick is by mean
-over the seeds, with nothing trained after the search (tests/search/test_replicas.py: the rule)."""
+over the seeds, with nothing trained after the search (tests/search/scheduling/test_replicas.py: the rule)."""
 import yaml
 
 from search.simulation.table import Table
