@@ -82,19 +82,23 @@ def quiet_libraries(verbose: bool) -> None:
             handler.addFilter(Once())
 
 
+def tune_console(verbose: bool) -> dict:
+    """The environment Tune.fit() runs under for the console `verbose` asks for (`env_defaults`). Tune's
+    new console prints the experiment's settings and a TensorBoard command at any verbosity; its old one
+    (RAY_AIR_NEW_OUTPUT=0), at verbosity 0, prints nothing, which leaves the console to the live view."""
+    return {} if verbose else {"RAY_AIR_NEW_OUTPUT": "0"}
+
+
 @contextlib.contextmanager
-def tune_console(verbose: bool):
-    """Tune's new console prints the experiment's settings and a TensorBoard command at any verbosity;
-    its old one (RAY_AIR_NEW_OUTPUT=0), at verbosity 0, prints nothing, which leaves the console to the
-    live view. --verbose, or the variable set by the user, keeps Tune's choice."""
-    if verbose or "RAY_AIR_NEW_OUTPUT" in os.environ:
-        yield
-        return
-    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+def env_defaults(values: dict):
+    """`values` in the environment where the user has not set them, for the block's duration."""
+    unset = [k for k in values if os.environ.get(k) is None]
+    os.environ.update({k: values[k] for k in unset})
     try:
         yield
     finally:
-        os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
+        for k in unset:
+            os.environ.pop(k, None)
 
 
 def old_reporter(verbose: bool, **columns):
@@ -104,15 +108,6 @@ def old_reporter(verbose: bool, **columns):
     from ray.tune.experimental.output import get_air_verbosity
 
     return CLIReporter(**columns) if verbose and get_air_verbosity(1) is None else None
-
-
-def rungs(grace: int, eta: int, max_epochs: int) -> tuple[int, ...]:
-    """The epochs where ASHA compares trials before their last: grace, grace x eta, ..."""
-    out, epoch = [], grace
-    while epoch < max_epochs:
-        out.append(epoch)
-        epoch *= eta
-    return tuple(out)
 
 
 class LiveView(Callback):

@@ -21,11 +21,17 @@ import search
 import spaces
 import trainables
 from search import search_space
-from search.scheduling import packing, proposals
 from search.after_search import ConfirmPlan, Finished, after_search
-from search.console import LiveView, old_reporter, quiet_libraries, rungs, tune_console
+from search.console import LiveView, env_defaults, old_reporter, quiet_libraries, tune_console
 from search.flags import parse_args
+from search.scheduling import packing, proposals
+from search.scheduling.oom_retry import PackedASHA
+from search.scheduling.replicas import ReplicatingSearch
 from search.scheduling.resources import GIB, autoscaling, check_resources
+from search.scheduling.rungs import milestones
+from search.scheduling.stopping import PatienceStopper
+from search.scheduling.trial_state import (AshaState, LimitedSearch, NoRetryOnUserError, ResumableOptunaSearch,
+                                          ResumableSearchGenerator)
 from search.simulation import trainable as simulation
 from search.simulation.table import Table
 from search.storage import is_remote, latest_search
@@ -33,11 +39,6 @@ from search.terminal import say
 from search.tracking.callback import Delivery, MLflowSearchCallback, ParentRun
 from search.tracking.check import check_tracking
 from search.tracking.space import to_json
-from search.scheduling.oom_retry import PackedASHA
-from search.scheduling.replicas import ReplicatingSearch
-from search.scheduling.stopping import PatienceStopper
-from search.scheduling.trial_state import (AshaState, LimitedSearch, NoRetryOnUserError, ResumableOptunaSearch,
-                                ResumableSearchGenerator)
 from spaces import DEMO_TIME_BUDGET, SearchSpec
 from trainables.config import flatten, merge, resolve
 from trainables.data.sources import dataset_label, is_synthetic, load_splits, resolve_root
@@ -284,7 +285,7 @@ def new_tuner(spec: SearchSpec, args, trainable, param_space: dict, warm: list, 
         run_config=tune.RunConfig(
             name=name, storage_path=storage, stop=stopper,
             callbacks=[callback, AshaState(scheduler), NoRetryOnUserError(), packing.PeakRecorder(),
-                       *([] if args.verbose else [LiveView(callback, num_samples, max_epochs, rungs(
+                       *([] if args.verbose else [LiveView(callback, num_samples, max_epochs, milestones(
                            args.grace_period, args.reduction_factor, max_epochs))])],
             # retries are for lost nodes and preemption; user errors end a trial at once (trial_state.py)
             failure_config=tune.FailureConfig(max_failures=2),
@@ -330,15 +331,8 @@ def fit(tuner: tune.Tuner, pending: int | None = None, verbose: bool = False):
     """tuner.fit() under MLFLOW_CALL_LIMITS, `pending` (pending_trials) and the console `verbose` asks for
     (search/console.py); a value the user set is kept."""
     limits = {**MLFLOW_CALL_LIMITS, **({"TUNE_MAX_PENDING_TRIALS_PG": str(pending)} if pending else {})}
-    saved = {k: os.environ.get(k) for k in limits}
-    os.environ.update({k: v for k, v in limits.items() if saved[k] is None})
-    try:
-        with tune_console(verbose):
-            return tuner.fit()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
+    with env_defaults({**limits, **tune_console(verbose)}):
+        return tuner.fit()
 
 
 def locate(spec: SearchSpec, args) -> tuple[str, str, str, Path]:

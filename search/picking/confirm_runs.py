@@ -11,7 +11,7 @@ from ray import tune
 from ray.tune.search.basic_variant import BasicVariantGenerator
 
 from search.picking import confirmation, ranking
-from search.console import LiveView, old_reporter, tune_console
+from search.console import LiveView, env_defaults, old_reporter, tune_console
 from search.scheduling.replicas import REPLICA, replica_of
 from search.tracking.callback import MLflowSearchCallback
 from search.scheduling.trial_state import NoRetryOnUserError
@@ -104,7 +104,7 @@ def run(cands: list[confirmation.Candidate], seeds: list[int], trainable, callba
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1), verbose=1 if verbose else 0,
                 progress_reporter=old_reporter(verbose, metric_columns=["epoch", METRIC], max_report_frequency=30)))
     by_key = {config_key(c.config): c for c in cands}
-    with tune_console(verbose):
+    with env_defaults(tune_console(verbose)):
         results = tuner.fit()
     for r in results:
         if not r.error and ranking.scored(r.metrics):

@@ -19,6 +19,7 @@ from optuna.distributions import BaseDistribution
 from optuna.importance import FanovaImportanceEvaluator
 
 from search.picking.ranking import rank_key
+from search.scheduling.rungs import milestones
 from search.tracking.space import from_json, infer, typed
 from search.tracking.store import SPACE_FILE, quiet_artifacts
 from trainables.errors import UserError
@@ -97,11 +98,7 @@ class Search:
             max_t, eta = int(self.param("asha.max_t")), int(self.param("asha.reduction_factor"))
         except (TypeError, ValueError):
             return []
-        out, t = [], 1
-        while t < max_t:
-            out.append(t)
-            t *= eta
-        return out
+        return list(milestones(1, eta, max_t))
 
     def rungs(self) -> list[int]:
         """ASHA's milestones below max_t, as Ray's ASHA places them: grace * eta^k."""
@@ -110,11 +107,7 @@ class Search:
                                                              "asha.reduction_factor"))
         except (TypeError, ValueError):
             return []
-        out, t = [], grace
-        while t < max_t:
-            out.append(t)
-            t *= eta
-        return out
+        return list(milestones(grace, eta, max_t))
 
 
 def find_parent(client: MlflowClient, experiment: str | None, parent_id: str | None) -> Run:

@@ -1,12 +1,14 @@
 """The live view and the library messages it leaves out (search/console.py), with hand-made trials."""
 import io
 import logging
+import os
 import pickle
 from types import SimpleNamespace
 
 import pytest
 
 from search import console, terminal
+from search.scheduling.rungs import milestones
 
 
 class Tracking:
@@ -43,7 +45,7 @@ def events(text: str) -> list[list[str]]:
 
 def test_one_line_per_event_named_as_in_mlflow_with_the_rungs_passed_and_the_cuts():
     track, out = Tracking(), io.StringIO()
-    view = console.LiveView(track, num_samples=2, max_epochs=4, rung_epochs=console.rungs(1, 2, 4), out=out)
+    view = console.LiveView(track, num_samples=2, max_epochs=4, rung_epochs=milestones(1, 2, 4), out=out)
     a, b = trial("a", 0.5), trial("b", 1.25)
     view.setup()
     for t in (a, b):
@@ -112,10 +114,10 @@ def test_lines_fit_the_width_and_a_terminal_gets_a_bar_without_rates():
     assert (again.done, again.epochs, again.best) == (1, {"a": 1}, (1, 0.61))
 
 
-def test_rungs_are_asha_s_milestones_before_the_last_epoch():
-    assert console.rungs(1, 2, 8) == (1, 2, 4)
-    assert console.rungs(1, 3, 10) == (1, 3, 9)
-    assert console.rungs(6, 2, 6) == ()   # the real-data default: no cuts
+def test_the_rungs_are_asha_s_milestones_before_the_last_epoch():
+    assert milestones(1, 2, 8) == (1, 2, 4)
+    assert milestones(1, 3, 10) == (1, 3, 9)
+    assert milestones(6, 2, 6) == ()   # the real-data default: no cuts
 
 
 @pytest.fixture
@@ -163,3 +165,13 @@ def test_a_grid_counts_its_own_trials(capsys):
     view = console.LiveView(Tracking(), num_samples=1, max_epochs=3, out=io.StringIO())
     view.setup(stop=None, num_samples=1, total_num_samples=35)
     assert view.total == 105
+
+
+def test_env_defaults_sets_only_what_the_user_left_unset_and_only_for_the_block(monkeypatch):
+    """How a search's fit() gets Tune's quiet console and MLflow's per-call limits (search/runner.py)."""
+    monkeypatch.setenv("RAY_AIR_NEW_OUTPUT", "1")
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_TIMEOUT", raising=False)
+    with console.env_defaults({**console.tune_console(verbose=False), "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}):
+        assert os.environ["RAY_AIR_NEW_OUTPUT"] == "1" and os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "20"
+    assert os.environ["RAY_AIR_NEW_OUTPUT"] == "1" and "MLFLOW_HTTP_REQUEST_TIMEOUT" not in os.environ
+    assert console.tune_console(verbose=True) == {}
