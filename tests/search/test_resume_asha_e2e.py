@@ -4,16 +4,14 @@ so does the Optuna study with the cut trials as PRUNED."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.search.simulation.simulated import trial_runs
+from tests.search.simulation.simulated import interrupt_after, trial_runs
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -37,11 +35,8 @@ def run(work, name, *extra):
 
 def decisions(work: Path, name: str) -> list[tuple]:
     """(searched values, outcome, stop epoch) of every trial, in the order the trials started."""
-    client = MlflowClient(f"sqlite:///{work / 'mlflow.db'}")
-    runs = client.search_runs([client.get_experiment_by_name(name).experiment_id], "tags.`cxr.role` = 'trial'",
-                              order_by=["attributes.start_time ASC"])
     return [(tuple(sorted(r.data.params.items())), r.data.tags["cxr.status"], r.data.tags.get("cxr.stopped_at_epoch"))
-            for r in runs]
+            for r in trial_runs(work, name)]
 
 
 def test_a_resumed_search_stops_the_same_trials(tmp_path):
@@ -55,15 +50,7 @@ def test_a_resumed_search_stops_the_same_trials(tmp_path):
     k = next((i for i, d in enumerate(whole) if i >= 2 and d[1:] == ("stopped_early", "1")), None)
     assert k is not None, f"no trial after the second was stopped at epoch 1: {[d[1:] for d in whole]}"
 
-    args, env = command(tmp_path, "cut")
-    proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 600
-    while len(trial_runs(tmp_path, "cut")) < k + 1 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert proc.poll() is None, "the search ended before it could be interrupted"
-    proc.send_signal(signal.SIGINT)  # Ctrl-C: Tune saves the experiment and stops
-    proc.wait(timeout=300)
-    cut = trial_runs(tmp_path, "cut")
+    cut = interrupt_after(*command(tmp_path, "cut"), tmp_path, "cut", k + 1)
     assert len(cut) == k + 1 and "val_auc" not in cut[k].data.metrics, f"trial {k + 1} reported before the cut"
     assert cut[k].data.tags["cxr.status"] == "interrupted" and cut[k].info.status == "KILLED"
     run(tmp_path, "cut", "--resume")

@@ -1,8 +1,10 @@
 """Runs a search script with --simulate on the committed DualCheXNet table, as a user does (a
 subprocess), and reads what it left in MLflow."""
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
@@ -54,3 +56,16 @@ def trial_runs(work: Path, name: str) -> list:
                                   order_by=["attributes.start_time ASC"]) if exp else []
     except Exception:  # noqa: BLE001 - the store may be mid-creation
         return []
+
+
+def interrupt_after(args: list, env: dict, work: Path, name: str, trials: int) -> list:
+    """Runs the search `args` and presses Ctrl-C once experiment `name` has `trials` trial runs (Tune
+    saves the experiment and stops); -> its trial runs then."""
+    proc = subprocess.Popen(args, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 600
+    while len(trial_runs(work, name)) < trials and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert proc.poll() is None, "the search ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=300)
+    return trial_runs(work, name)

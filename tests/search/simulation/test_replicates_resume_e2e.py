@@ -4,15 +4,13 @@ train and which trial re-trains which come back with the searcher's state (searc
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.search.simulation.simulated import ROOT, TABLE, trial_runs
+from tests.search.simulation.simulated import ROOT, TABLE, interrupt_after, trial_runs
 
 pytestmark = pytest.mark.slow
 # one trial at a time, so the order of results (every ASHA and replicate decision) is fixed
@@ -42,15 +40,7 @@ def test_a_search_resumed_in_its_replicate_rungs_makes_the_same_decisions(tmp_pa
     first = next((i for i, d in enumerate(whole) if d[3]), None)
     assert first is not None and first + 1 < len(whole), f"no replicate with trials after it: {whole}"
 
-    args, env = command(tmp_path, "cut")
-    proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 600
-    while len(trial_runs(tmp_path, "cut")) < first + 1 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert proc.poll() is None, "the search ended before it could be interrupted"
-    proc.send_signal(signal.SIGINT)   # Ctrl-C while the first replicate runs: Tune saves and stops
-    proc.wait(timeout=300)
-    cut = trial_runs(tmp_path, "cut")
+    cut = interrupt_after(*command(tmp_path, "cut"), tmp_path, "cut", first + 1)   # while the first replicate runs
     assert len(cut) == first + 1 and cut[first].data.tags.get("cxr.replica")
     args, env = command(tmp_path, "cut", "--resume")
     proc = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
